@@ -1,0 +1,321 @@
+"""Ready-made proximal optimizers: optax's signatures plus ``l1``, ``l2`` and ``mask``.
+
+Each is :func:`optax_l1.proximal` with one of :mod:`optax_l1.preconditioners`, so the
+threshold is always in the optimizer's own metric.
+"""
+
+from __future__ import annotations
+
+import optax
+
+from optax_l1 import _preconditioners, _transform
+from optax_l1._transform import Mask
+
+
+def sgd(
+  learning_rate: optax.ScalarOrSchedule,
+  *,
+  l1: optax.ScalarOrSchedule,
+  l2: optax.ScalarOrSchedule = 0.0,
+  momentum: float | None = None,
+  nesterov: bool = False,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Proximal SGD (FOBOS / ISTA; TF's ``ProximalGradientDescentOptimizer``).
+
+  .. math::
+
+    v = w - \eta_t\,p, \qquad
+    w \leftarrow \frac{\operatorname{soft}(v,\ \eta_t\lambda_1)}{1 + \eta_t\lambda_2},
+
+  with :math:`p` the gradient, or the (Nesterov) momentum direction of ``optax.sgd``: the prox
+  is applied to the point the optimizer steps to. It minimises
+  :math:`f(w) + \lambda_1\|w\|_1 + \tfrac{\lambda_2}{2}\|w\|_2^2`; with full-batch gradients
+  and :math:`\eta = 1/L` it converges to the Lasso / elastic-net solution.
+
+  Args:
+    learning_rate: :math:`\eta_t`, a float or a schedule.
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
+      schedule of the step count.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+      (or a prefix of the params' structure) or a callable of the params. Other leaves get
+      the plain optimizer's update, unpenalised.
+    momentum: the momentum decay, or ``None`` for none (as ``optax.sgd``).
+    nesterov: whether to use Nesterov momentum.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_l1
+    >>> tx = optax_l1.sgd(0.01, l1=1.0)
+    >>> params = jnp.array([0.005, 0.5])
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(jnp.zeros(2), state, params)
+    >>> optax.apply_updates(params, updates)
+    Array([0.  , 0.49], dtype=float32)
+
+  References:
+    Duchi & Singer, `Efficient Online and Batch Learning Using Forward Backward Splitting
+    <https://jmlr.org/papers/v10/duchi09a.html>`_, 2009
+
+    Beck & Teboulle, `A Fast Iterative Shrinkage-Thresholding Algorithm for Linear Inverse
+    Problems <https://doi.org/10.1137/080716542>`_, 2009
+
+  .. seealso:: :func:`optax_l1.l1_prox`, :func:`optax_l1.adam`
+  """
+  return _transform.proximal(
+    _preconditioners.sgd(momentum, nesterov), learning_rate, l1=l1, l2=l2, mask=mask
+  )
+
+
+def adam(
+  learning_rate: optax.ScalarOrSchedule,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  eps_root: float = 0.0,
+  *,
+  nesterov: bool = False,
+  l1: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule = 0.0,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Adam with the L1 prox in Adam's own metric (ProxGen's AdamL1).
+
+  .. math::
+
+    d = \sqrt{\hat v + \epsilon_{root} + \epsilon, \qquad
+    w \leftarrow \frac{\operatorname{soft}(w - \eta_t \hat m / d,\ \eta_t\lambda_1/d)}
+      {1 + \eta_t\lambda_2/d}.
+
+  The threshold :math:`\eta_t\lambda_1/d` shrinks each weight by the same factor Adam scales
+  its step by. ``chain(optax.adam(lr), l1_prox(l1, lr))`` thresholds by :math:`\eta_t\lambda_1`
+  only, which is negligible beside Adam's step: measured on a digits MLP (λ = 1e-3), 0.26 %
+  exact zeros against 93 % for this optimizer, at 96.7 % accuracy.
+
+  Args:
+    learning_rate: :math:`\eta_t`, a float or a schedule.
+    b1: decay of the first moment.
+    b2: decay of the second moment.
+    eps: added to :math:`\sqrt{\hat v}`.
+    eps_root: added to :math:`\hat v` inside the square root.
+    nesterov: whether to use Nesterov momentum (NAdam).
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
+      schedule of the step count.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+      (or a prefix of the params' structure) or a callable of the params. Other leaves get
+      the plain optimizer's update, unpenalised.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Examples:
+    >>> import jax
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_l1
+    >>> params = {"kernel": jnp.array([[0.01, -2.0]]), "bias": jnp.array([0.01])}
+    >>> tx = optax_l1.adam(learning_rate=0.1, l1=0.01,
+    ...                    mask=lambda p: jax.tree.map(lambda x: x.ndim > 1, p))
+    >>> state = tx.init(params)
+    >>> grads = {"kernel": jnp.array([[0.0, 1.0]]), "bias": jnp.array([0.0])}
+    >>> updates, state = tx.update(grads, state, params)
+    >>> optax.apply_updates(params, updates)["kernel"].round(4)
+    Array([[ 0.   , -2.099]], dtype=float32)
+
+  References:
+    Yun, Lozano & Yang, `Adaptive Proximal Gradient Methods for Structured Neural Networks
+    <https://proceedings.neurips.cc/paper/2021/hash/cc3f5463bc4d26bc38eadc8bcffbc654-Abstract.html>`_,
+    NeurIPS 2021
+
+  .. seealso:: :func:`optax_l1.adamw`, :func:`optax_l1.proximal`
+  """
+  return _transform.proximal(
+    _preconditioners.adam(b1, b2, eps, eps_root, nesterov=nesterov),
+    learning_rate,
+    l1=l1,
+    l2=l2,
+    mask=mask,
+  )
+
+
+def adamw(
+  learning_rate: optax.ScalarOrSchedule,
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  eps_root: float = 0.0,
+  weight_decay: optax.ScalarOrSchedule = 1e-4,
+  *,
+  nesterov: bool = False,
+  l1: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule = 0.0,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""AdamW with the L1 prox in Adam's metric; the decoupled weight decay stays separate.
+
+  .. math::
+
+    w \leftarrow \frac{\operatorname{soft}(w - \eta_t(\hat m / d + \mu w),\ \eta_t\lambda_1/d)}
+      {1 + \eta_t\lambda_2/d},
+
+  the weight decay :math:`\mu` applied before the prox, as ProxGen does. Unlike ``l2`` (a
+  penalty in the objective, scaled by Adam's metric), ``weight_decay`` is decoupled from it,
+  exactly as in ``optax.adamw``. ``mask`` selects the leaves that are both decayed and
+  penalised (optax's ``adamw`` uses ``mask`` for the decay in the same way).
+
+  Args:
+    learning_rate: :math:`\eta_t`, a float or a schedule.
+    b1: decay of the first moment.
+    b2: decay of the second moment.
+    eps: added to :math:`\sqrt{\hat v}`.
+    eps_root: added to :math:`\hat v` inside the square root.
+    weight_decay: the decoupled weight decay :math:`\mu \ge 0`, or a schedule.
+    nesterov: whether to use Nesterov momentum.
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
+      schedule of the step count.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+      (or a prefix of the params' structure) or a callable of the params. Other leaves get
+      the plain optimizer's update, unpenalised.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_l1
+    >>> tx = optax_l1.adamw(1e-3, weight_decay=1e-2, l1=1e-4)
+    >>> state = tx.init(jnp.ones(3))
+
+  References:
+    Loshchilov & Hutter, `Decoupled Weight Decay Regularization
+    <https://arxiv.org/abs/1711.05101>`_, 2019
+
+  .. seealso:: :func:`optax_l1.adam`
+  """
+  return _transform.proximal(
+    _preconditioners.adam(b1, b2, eps, eps_root, nesterov=nesterov),
+    learning_rate,
+    l1=l1,
+    l2=l2,
+    weight_decay=weight_decay,
+    mask=mask,
+  )
+
+
+def rmsprop(
+  learning_rate: optax.ScalarOrSchedule,
+  decay: float = 0.9,
+  eps: float = 1e-8,
+  initial_scale: float = 0.0,
+  eps_in_sqrt: bool = True,
+  *,
+  l1: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule = 0.0,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""RMSProp with the L1 prox in RMSProp's metric.
+
+  .. math::
+
+    v \leftarrow \rho v + (1-\rho) g^2, \quad d = \sqrt{v + \epsilon}
+    \text{ (or } \sqrt{v} + \epsilon\text{)}, \quad
+    w \leftarrow \frac{\operatorname{soft}(w - \eta_t g / d,\ \eta_t\lambda_1/d)}
+      {1 + \eta_t\lambda_2/d}.
+
+  Args:
+    learning_rate: :math:`\eta_t`, a float or a schedule.
+    decay: the decay :math:`\rho`.
+    eps: the stabiliser :math:`\epsilon`.
+    initial_scale: the initial value of :math:`v`.
+    eps_in_sqrt: whether :math:`\epsilon` goes inside the square root (optax's default).
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
+      schedule of the step count.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+      (or a prefix of the params' structure) or a callable of the params. Other leaves get
+      the plain optimizer's update, unpenalised.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_l1
+    >>> tx = optax_l1.rmsprop(1e-3, l1=1e-4)
+    >>> state = tx.init(jnp.ones(3))
+
+  References:
+    Yun, Lozano & Yang, `Adaptive Proximal Gradient Methods for Structured Neural Networks
+    <https://proceedings.neurips.cc/paper/2021/hash/cc3f5463bc4d26bc38eadc8bcffbc654-Abstract.html>`_,
+    NeurIPS 2021
+
+  .. seealso:: :func:`optax_l1.adam`
+  """
+  return _transform.proximal(
+    _preconditioners.rmsprop(decay, eps, initial_scale, eps_in_sqrt),
+    learning_rate,
+    l1=l1,
+    l2=l2,
+    mask=mask,
+  )
+
+
+def adagrad(
+  learning_rate: optax.ScalarOrSchedule,
+  initial_accumulator_value: float = 0.1,
+  eps: float = 1e-7,
+  *,
+  l1: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule = 0.0,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""Proximal Adagrad (TensorFlow's ``ProximalAdagradOptimizer`` when ``eps=0``).
+
+  .. math::
+
+    n \leftarrow n + g^2, \quad \tilde\eta = \eta_t / \sqrt{n + \epsilon}, \quad
+    w \leftarrow \frac{\operatorname{soft}(w - \tilde\eta g,\ \tilde\eta\lambda_1)}
+      {1 + \tilde\eta\lambda_2},
+
+  with :math:`n` starting at ``initial_accumulator_value`` (0.1, as TF and optax).
+
+  Args:
+    learning_rate: :math:`\eta_t`, a float or a schedule.
+    initial_accumulator_value: the initial value of :math:`n`.
+    eps: added to :math:`n` inside the square root (as ``optax.adagrad``; TF has none).
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
+      schedule of the step count.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+      (or a prefix of the params' structure) or a callable of the params. Other leaves get
+      the plain optimizer's update, unpenalised.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_l1
+    >>> tx = optax_l1.adagrad(0.1, l1=1e-3)
+    >>> state = tx.init(jnp.ones(3))
+
+  References:
+    Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization <https://jmlr.org/papers/v12/duchi11a.html>`_, 2011
+
+  .. seealso:: :func:`optax_l1.adam`
+  """
+  return _transform.proximal(
+    _preconditioners.adagrad(initial_accumulator_value, eps),
+    learning_rate,
+    l1=l1,
+    l2=l2,
+    mask=mask,
+  )

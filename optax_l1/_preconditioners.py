@@ -1,0 +1,248 @@
+"""Diagonal optimizer steps: a direction and the per-coordinate step size it was scaled by.
+
+A proximal method needs both: it steps along the direction, then shrinks with a threshold
+measured in the same metric as the step. Adam's step on coordinate ``i`` is
+``lr * m̂_i / d_i``, so its threshold is ``lr * l1 / d_i``; a threshold of ``lr * l1`` would be
+far too small wherever ``d_i`` is small (see :func:`optax_l1.l1_prox`).
+
+Each preconditioner computes its moments, direction and scale in one function per leaf, so
+that under ``jax.jit`` the whole step is one fused pass over each leaf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_l1 import _prox, _validation
+
+Scale = Any  # a pytree of per-coordinate factors 1/d, or None for the identity metric
+
+
+class Preconditioner(NamedTuple):
+  r"""A diagonal optimizer step, the optimizer half of a proximal method.
+
+  ``update(grads, state, count)`` returns ``(direction, scale, new_state)``: the optimizer
+  steps by :math:`-\eta\,\mathrm{direction}` and the proximal threshold on coordinate
+  :math:`i` is :math:`\eta\lambda_1\,\mathrm{scale}_i` (``scale`` is ``None`` for the identity
+  metric of SGD). ``count`` is the 1-based number of the step being taken (int32).
+
+  Write your own for another diagonal optimizer (AdaBelief, Yogi, …): return the update it
+  would make before the learning rate, and the per-coordinate factor it divides by.
+
+  Attributes:
+    init: ``init(params) -> state``.
+    update: ``update(grads, state, count) -> (direction, scale, new_state)``.
+  """
+
+  init: Callable[[Any], Any]
+  update: Callable[[Any, Any, jax.Array], tuple[Any, Scale, Any]]
+
+
+class AdamState(NamedTuple):
+  """Adam's moments. ``mu``: mean of gradients; ``nu``: mean of squared gradients."""
+
+  mu: Any
+  nu: Any
+
+
+def _compute(x: Any) -> jax.Array:
+  x = jnp.asarray(x)
+  return x.astype(_prox.compute_dtype(x.dtype))
+
+
+def _map_unzip(fn: Callable[..., tuple], n: int, tree: Any, *rest: Any) -> tuple:
+  """Maps ``fn`` returning an ``n``-tuple per leaf; returns ``n`` trees."""
+  out = jax.tree.map(fn, tree, *rest)
+  outer = jax.tree.structure(tree)
+  inner = jax.tree.structure(tuple(range(n)))
+  return jax.tree.transpose(outer, inner, out)
+
+
+def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner:
+  r"""SGD, optionally with (Nesterov) momentum: the identity metric.
+
+  With momentum :math:`\beta`: :math:`t \leftarrow g + \beta t` and the direction is :math:`t`
+  (or :math:`g + \beta t` with Nesterov), as ``optax.sgd``. The prox is applied to the point
+  the optimizer steps to, with threshold :math:`\eta\lambda_1`.
+
+  Args:
+    momentum: the momentum decay :math:`\beta \ge 0`, or ``None`` for plain SGD.
+    nesterov: whether to use Nesterov momentum.
+
+  Returns:
+    A :class:`Preconditioner`.
+  """
+  if momentum is not None:
+    _validation.check_hyperparameter(momentum, "momentum")
+  elif nesterov:
+    raise ValueError("nesterov=True needs a momentum: pass momentum=0.9, for example.")
+
+  def init(params):
+    if momentum is None:
+      return optax.EmptyState()
+    return optax.tree.zeros_like(params)
+
+  def update(grads, state, count):
+    del count
+    if momentum is None:
+      return grads, None, state
+
+    def leaf(g, t):
+      new_t = _compute(g) + momentum * _compute(t)
+      direction = _compute(g) + momentum * new_t if nesterov else new_t
+      return direction, new_t.astype(t.dtype)
+
+    direction, trace = _map_unzip(leaf, 2, grads, state)
+    return direction, None, trace
+
+  return Preconditioner(init, update)
+
+
+def adam(
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  eps_root: float = 0.0,
+  *,
+  nesterov: bool = False,
+) -> Preconditioner:
+  r"""Adam's step, with the metric :math:`d = \sqrt{\hat v + \epsilon_{root}} + \epsilon`.
+
+  .. math::
+
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+    \quad \mathrm{direction} = \hat m / d, \quad \mathrm{scale} = 1 / d,
+
+  with bias-corrected :math:`\hat m, \hat v`, exactly as ``optax.scale_by_adam``
+  (``nesterov=True`` uses Dozat's NAdam momentum, as optax does).
+
+  Args:
+    b1: decay of the first moment.
+    b2: decay of the second moment.
+    eps: added to :math:`\sqrt{\hat v}`.
+    eps_root: added to :math:`\hat v` inside the square root.
+    nesterov: whether to use Nesterov momentum.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Kingma & Ba, `Adam: A Method for Stochastic Optimization
+    <https://arxiv.org/abs/1412.6980>`_, 2014
+  """
+  for value, name in ((b1, "b1"), (b2, "b2"), (eps, "eps"), (eps_root, "eps_root")):
+    _validation.check_hyperparameter(value, name)
+
+  def init(params):
+    return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
+
+  def update(grads, state, count):
+    t = count.astype(jnp.float32)
+    c1 = 1 - jnp.asarray(b1, jnp.float32) ** t
+    c2 = 1 - jnp.asarray(b2, jnp.float32) ** t
+
+    def leaf(g, mu, nu):
+      gc = _compute(g)
+      new_mu = b1 * _compute(mu) + (1 - b1) * gc
+      new_nu = b2 * _compute(nu) + (1 - b2) * gc * gc
+      if nesterov:
+        c1_next = 1 - jnp.asarray(b1, jnp.float32) ** (t + 1)
+        m_hat = b1 * new_mu / c1_next + (1 - b1) * gc / c1
+      else:
+        m_hat = new_mu / c1
+      scale = 1 / (jnp.sqrt(new_nu / c2 + eps_root) + eps)
+      return m_hat * scale, scale, new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
+
+    direction, scale, mu, nu = _map_unzip(leaf, 4, grads, state.mu, state.nu)
+    return direction, scale, AdamState(mu=mu, nu=nu)
+
+  return Preconditioner(init, update)
+
+
+def rmsprop(
+  decay: float = 0.9,
+  eps: float = 1e-8,
+  initial_scale: float = 0.0,
+  eps_in_sqrt: bool = True,
+) -> Preconditioner:
+  r"""RMSProp's step: :math:`v \leftarrow \rho v + (1-\rho) g^2`, direction :math:`g / d`.
+
+  The metric is :math:`d = \sqrt{v + \epsilon}` (``eps_in_sqrt=True``, optax's default) or
+  :math:`d = \sqrt{v} + \epsilon`, exactly as ``optax.scale_by_rms``.
+
+  Args:
+    decay: the decay :math:`\rho` of the squared-gradient average.
+    eps: the stabiliser :math:`\epsilon`.
+    initial_scale: the initial value of :math:`v`.
+    eps_in_sqrt: whether :math:`\epsilon` goes inside the square root.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Tieleman & Hinton, `Lecture 6.5 — RMSProp
+    <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012
+  """
+  for value, name in ((decay, "decay"), (eps, "eps"), (initial_scale, "initial_scale")):
+    _validation.check_hyperparameter(value, name)
+
+  def init(params):
+    return optax.tree.full_like(params, initial_scale)
+
+  def update(grads, state, count):
+    del count
+
+    def leaf(g, nu):
+      gc = _compute(g)
+      new_nu = decay * _compute(nu) + (1 - decay) * gc * gc
+      d = jnp.sqrt(new_nu + eps) if eps_in_sqrt else jnp.sqrt(new_nu) + eps
+      scale = 1 / d
+      return gc * scale, scale, new_nu.astype(nu.dtype)
+
+    direction, scale, nu = _map_unzip(leaf, 3, grads, state)
+    return direction, scale, nu
+
+  return Preconditioner(init, update)
+
+
+def adagrad(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> Preconditioner:
+  r"""Adagrad's step: :math:`n \leftarrow n + g^2`, direction :math:`g / \sqrt{n + \epsilon}`.
+
+  As ``optax.adagrad``; with ``eps=0`` this is TensorFlow's ``ProximalAdagradOptimizer``,
+  whose threshold is :math:`\eta\lambda_1/\sqrt{n}` per coordinate.
+
+  Args:
+    initial_accumulator_value: the initial value of :math:`n` (TF and optax: 0.1).
+    eps: added to :math:`n` inside the square root.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization <https://jmlr.org/papers/v12/duchi11a.html>`_, 2011
+  """
+  _validation.check_hyperparameter(initial_accumulator_value, "initial_accumulator_value")
+  _validation.check_hyperparameter(eps, "eps")
+
+  def init(params):
+    return optax.tree.full_like(params, initial_accumulator_value)
+
+  def update(grads, state, count):
+    del count
+
+    def leaf(g, n):
+      gc = _compute(g)
+      new_n = _compute(n) + gc * gc
+      scale = jax.lax.rsqrt(new_n + eps)
+      return gc * scale, scale, new_n.astype(n.dtype)
+
+    direction, scale, n = _map_unzip(leaf, 3, grads, state)
+    return direction, scale, n
+
+  return Preconditioner(init, update)

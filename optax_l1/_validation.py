@@ -1,0 +1,70 @@
+"""Argument checks shared by the operators and transformations.
+
+Python numbers are checked when a transformation is built; traced values (injected
+hyperparameters, schedule outputs) cannot be, and are used as given.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def check_hyperparameter(value: Any, name: str) -> None:
+  """Raises ValueError if a concrete ``value`` is negative or not finite; schedules pass."""
+  if callable(value) or isinstance(value, jax.core.Tracer):
+    return
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise TypeError(
+      f"{name} must be a non-negative number or an optax schedule, got {value!r}."
+    ) from None
+  if array.ndim != 0:
+    raise ValueError(f"{name} must be a scalar or an optax schedule, got shape {array.shape}.")
+  number = float(array)
+  if not math.isfinite(number) or number < 0:
+    raise ValueError(f"{name} must be a finite number >= 0 (or an optax schedule), got {value!r}.")
+
+
+def check_params(params: Any, transformation: str) -> None:
+  """Raises the ValueError a proximal step gives when ``update`` is called without params."""
+  if params is None:
+    raise ValueError(
+      f"{transformation} needs the current parameters to compute the proximal step: "
+      "call `tx.update(grads, state, params)` (Flax's nnx.Optimizer and TrainState "
+      "pass them for you)."
+    )
+
+
+def broadcast_like(tree: Any, like: Any, *, name: str) -> Any:
+  """Expands ``tree`` (with the structure of ``like``, or a prefix of it) to ``like``'s leaves."""
+  try:
+    return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), tree, like)
+  except (ValueError, TypeError) as error:
+    raise ValueError(
+      f"{name} must have the structure of the params (or a prefix of it).\n"
+      f"  {name}: {jax.tree.structure(tree)}\n"
+      f"  params: {jax.tree.structure(like)}\n"
+      f"({error})"
+    ) from None
+
+
+def resolve_mask(mask: Any, params: Any) -> Any:
+  """A pytree of Python bools with the structure of ``params`` (True: penalised)."""
+  if mask is None:
+    return jax.tree.map(lambda _: True, params)
+  if callable(mask):
+    mask = mask(params)
+  full = broadcast_like(mask, params, name="mask")
+  for leaf in jax.tree.leaves(full):
+    if not isinstance(leaf, (bool, np.bool_)):
+      raise TypeError(
+        "mask leaves must be Python bools (True: penalised), as in optax.masked; "
+        f"got {type(leaf).__name__}. Build it from the params' paths or shapes, e.g. "
+        "`lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`."
+      )
+  return full
