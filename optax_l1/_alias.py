@@ -26,10 +26,12 @@ def sgd(
   .. math::
 
     v = w - \eta_t\,p, \qquad
-    w \leftarrow \frac{\operatorname{soft}(v,\ \eta_t\lambda_1)}{1 + \eta_t\lambda_2},
+    w \leftarrow \frac{\operatorname{soft}(v,\ \eta_t\lambda_1 / c)}{1 + \eta_t\lambda_2 / c},
 
   with :math:`p` the gradient, or the (Nesterov) momentum direction of ``optax.sgd``: the prox
-  is applied to the point the optimizer steps to. It minimises
+  is applied to the point the optimizer steps to. :math:`c = 1` without momentum and
+  :math:`c = 1 - \beta` with momentum :math:`\beta`, whose steps are :math:`1/(1-\beta)` times
+  longer at equilibrium (see :func:`optax_l1.preconditioners.sgd`). It minimises
   :math:`f(w) + \lambda_1\|w\|_1 + \tfrac{\lambda_2}{2}\|w\|_2^2`; with full-batch gradients
   and :math:`\eta = 1/L` it converges to the Lasso / elastic-net solution.
 

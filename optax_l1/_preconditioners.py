@@ -68,10 +68,14 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
 
   With momentum :math:`\beta`: :math:`t \leftarrow g + \beta t` and the direction is :math:`t`
   (or :math:`g + \beta t` with Nesterov), as ``optax.sgd``. The prox is applied to the point
-  the optimizer steps to, with threshold :math:`\eta\lambda_1`.
+  the optimizer steps to. Without momentum the threshold is :math:`\eta\lambda_1`; with it,
+  :math:`\eta\lambda_1 / (1 - \beta)`, the step momentum takes at equilibrium
+  (:math:`t = g / (1 - \beta)`). The momentum sums gradients only, not the penalty, so a
+  threshold of :math:`\eta\lambda_1` would converge to the minimiser of
+  :math:`f + (1-\beta)\lambda_1\|w\|_1` instead of :math:`f + \lambda_1\|w\|_1`.
 
   Args:
-    momentum: the momentum decay :math:`\beta \ge 0`, or ``None`` for plain SGD.
+    momentum: the momentum decay :math:`0 \le \beta < 1`, or ``None`` for plain SGD.
     nesterov: whether to use Nesterov momentum.
 
   Returns:
@@ -79,6 +83,8 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
   """
   if momentum is not None:
     _validation.check_hyperparameter(momentum, "momentum")
+    if not callable(momentum) and not isinstance(momentum, jax.core.Tracer) and momentum >= 1:
+      raise ValueError(f"momentum must be < 1, got {momentum!r}.")
   elif nesterov:
     raise ValueError("nesterov=True needs a momentum: pass momentum=0.9, for example.")
 
@@ -98,7 +104,8 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
       return direction, new_t.astype(t.dtype)
 
     direction, trace = _map_unzip(leaf, 2, grads, state)
-    return direction, None, trace
+    scale = jax.tree.map(lambda _: 1 / (1 - jnp.asarray(momentum, jnp.float32)), grads)
+    return direction, scale, trace
 
   return Preconditioner(init, update)
 
