@@ -197,6 +197,14 @@ def proximal(
 
   .. seealso:: :func:`l1_prox`, :mod:`optax_l1.preconditioners`
   """
+  if not isinstance(preconditioner, _preconditioners.Preconditioner):
+    raise TypeError(
+      "preconditioner must be an optax_l1.preconditioners.Preconditioner, which reports the "
+      "per-coordinate step size the threshold needs; got "
+      f"{type(preconditioner).__name__}. An optax optimizer hides that step size: use "
+      "optax_l1.adam/adamw/rmsprop/adagrad/sgd, optax_l1.preconditioners.adam() etc., or "
+      "write a Preconditioner for your optimizer."
+    )
   for value, name in (
     (learning_rate, "learning_rate"),
     (l1, "l1"),

@@ -49,7 +49,7 @@ def test_linen_train_state_apply_gradients_gives_exact_zeros():
   x = jnp.asarray(np.random.default_rng(1).normal(size=(8, 4)), jnp.float32)
   params = model.init(jax.random.key(0), x)["params"]
   state = train_state.TrainState.create(
-      apply_fn=model.apply, params=params, tx=optax_l1.sgd(0.1, l1=5.0, mask=kernels_only)
+    apply_fn=model.apply, params=params, tx=optax_l1.sgd(0.1, l1=5.0, mask=kernels_only)
   )
 
   @jax.jit

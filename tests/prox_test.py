@@ -80,15 +80,15 @@ def test_float64():
 def test_pytree_with_scalar_array_and_tree_thresholds():
   x = {"a": jnp.array([1.0, -2.0, 3.0]), "b": (jnp.array([[0.5, -0.5]]),)}
   chex.assert_trees_all_close(
-      soft_threshold(x, 1.0),
-      {"a": jnp.array([0.0, -1.0, 2.0]), "b": (jnp.array([[0.0, 0.0]]),)},
-      atol=0,
+    soft_threshold(x, 1.0),
+    {"a": jnp.array([0.0, -1.0, 2.0]), "b": (jnp.array([[0.0, 0.0]]),)},
+    atol=0,
   )
   per_leaf = {"a": 2.5, "b": (jnp.array([0.25, 1.0]),)}  # the second broadcasts per column
   chex.assert_trees_all_close(
-      soft_threshold(x, per_leaf),
-      {"a": jnp.array([0.0, 0.0, 0.5]), "b": (jnp.array([[0.25, 0.0]]),)},
-      atol=0,
+    soft_threshold(x, per_leaf),
+    {"a": jnp.array([0.0, 0.0, 0.5]), "b": (jnp.array([[0.25, 0.0]]),)},
+    atol=0,
   )
 
 

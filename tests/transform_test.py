@@ -108,7 +108,7 @@ def test_inject_hyperparams_gives_identical_updates():
   grads = [jnp.asarray(rng.normal(size=(5, 3)), jnp.float32) for _ in range(4)]
   plain = optax.chain(optax.sgd(0.1), optax_l1.l1_prox(2.0, 0.1, l2=0.5))
   injected = optax.chain(
-      optax.sgd(0.1), optax.inject_hyperparams(optax_l1.l1_prox)(l1=2.0, learning_rate=0.1, l2=0.5)
+    optax.sgd(0.1), optax.inject_hyperparams(optax_l1.l1_prox)(l1=2.0, learning_rate=0.1, l2=0.5)
   )
   for a, b in zip(run(plain, params, grads), run(injected, params, grads), strict=True):
     # Same values up to float32 rounding (a constant lr is folded differently from a traced one).
