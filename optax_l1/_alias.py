@@ -90,7 +90,7 @@ def adam(
 
   .. math::
 
-    d = \sqrt{\hat v + \epsilon_{root} + \epsilon, \qquad
+    d = \sqrt{\hat v + \epsilon_{root}} + \epsilon, \qquad
     w \leftarrow \frac{\operatorname{soft}(w - \eta_t \hat m / d,\ \eta_t\lambda_1/d)}
       {1 + \eta_t\lambda_2/d}.
 

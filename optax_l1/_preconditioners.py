@@ -104,7 +104,7 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
       return direction, new_t.astype(t.dtype)
 
     direction, trace = _map_unzip(leaf, 2, grads, state)
-    scale = jax.tree.map(lambda _: 1 / (1 - jnp.asarray(momentum, jnp.float32)), grads)
+    scale = jax.tree.map(lambda _: 1 / (1 - momentum), grads)
     return direction, scale, trace
 
   return Preconditioner(init, update)
@@ -149,16 +149,15 @@ def adam(
     return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
 
   def update(grads, state, count):
-    t = count.astype(jnp.float32)
-    c1 = 1 - jnp.asarray(b1, jnp.float32) ** t
-    c2 = 1 - jnp.asarray(b2, jnp.float32) ** t
-
     def leaf(g, mu, nu):
       gc = _compute(g)
+      t = count.astype(gc.dtype)  # bias corrections in the leaf's precision (float64 stays exact)
+      c1 = 1 - b1**t
+      c2 = 1 - b2**t
       new_mu = b1 * _compute(mu) + (1 - b1) * gc
       new_nu = b2 * _compute(nu) + (1 - b2) * gc * gc
       if nesterov:
-        c1_next = 1 - jnp.asarray(b1, jnp.float32) ** (t + 1)
+        c1_next = 1 - b1 ** (t + 1)
         m_hat = b1 * new_mu / c1_next + (1 - b1) * gc / c1
       else:
         m_hat = new_mu / c1

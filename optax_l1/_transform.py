@@ -27,8 +27,9 @@ class ProximalState(NamedTuple):
 
 
 def _at(hyperparameter: optax.ScalarOrSchedule, count: jax.Array) -> jax.Array:
+  # No fixed dtype: a Python number stays weakly typed, so it takes each leaf's precision.
   value = hyperparameter(count) if callable(hyperparameter) else hyperparameter
-  return jnp.asarray(value, jnp.float32)
+  return jnp.asarray(value)
 
 
 def l1_prox(
@@ -160,7 +161,9 @@ def proximal(
 
   Chain it after gradient stages (``optax.clip_by_global_norm``, …); wrap it in
   ``optax.MultiSteps``, ``optax.inject_hyperparams``, ``optax.apply_if_finite`` as any optax
-  optimizer. Traced hyperparameters (injected, or from schedules) are used as given.
+  optimizer. Traced hyperparameters (injected, or from schedules) are used as given. With
+  ``optax.inject_hyperparams`` and a callable ``mask``, pass ``static_args="mask"`` (as for
+  ``optax.adamw``): otherwise optax takes the callable for a schedule of the step count.
 
   Args:
     preconditioner: the optimizer step, e.g. ``optax_l1.preconditioners.adam()``.

@@ -56,7 +56,7 @@ def test_float64_matches_sklearn_lasso(diabetes, alpha):
   with jax.enable_x64(True):
     coef = fit(optax_l1.sgd(lr, l1=alpha), features, target, jnp.float64)
   np.testing.assert_array_equal(coef == 0, expected == 0)
-  np.testing.assert_allclose(coef, expected, atol=1e-6, rtol=0)
+  np.testing.assert_allclose(coef, expected, atol=1e-9, rtol=0)
 
 
 @pytest.mark.slow
@@ -78,7 +78,7 @@ def test_momentum_and_nesterov_reach_the_same_solution(diabetes):
       tx = optax_l1.sgd(lr / 2, l1=1.0, momentum=0.5, nesterov=nesterov)
       coef = fit(tx, features, target, jnp.float64)
       np.testing.assert_array_equal(coef == 0, expected == 0)
-      np.testing.assert_allclose(coef, expected, atol=1e-6, rtol=0)
+      np.testing.assert_allclose(coef, expected, atol=1e-9, rtol=0)
 
 
 @pytest.mark.slow
@@ -93,4 +93,4 @@ def test_elastic_net_matches_sklearn(diabetes):
     tx = optax_l1.sgd(lr, l1=alpha * ratio, l2=alpha * (1 - ratio))
     coef = fit(tx, features, target, jnp.float64)
   np.testing.assert_array_equal(coef == 0, expected == 0)
-  np.testing.assert_allclose(coef, expected, atol=1e-6, rtol=0)
+  np.testing.assert_allclose(coef, expected, atol=1e-9, rtol=0)
