@@ -29,13 +29,26 @@ def is_float_leaf(x: Any) -> bool:
   return jnp.issubdtype(jnp.result_type(x), jnp.floating)
 
 
+def is_static_zero(value: Any) -> bool:
+  """Whether ``value`` is the Python number 0 (known when tracing, so its term can be skipped)."""
+  return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
 def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   """Soft-thresholds one floating-point array; see :func:`soft_threshold`."""
   dtype = compute_dtype(x.dtype)
   xc = x.astype(dtype)
   t = jnp.asarray(threshold).astype(dtype)
-  # `where` rather than sign·max(|x|−t, 0): removed entries become +0.0, never −0.0.
-  out = jnp.where(jnp.abs(xc) > t, xc - jnp.sign(xc) * t, jnp.zeros((), dtype))
+  # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0), and NaN stays NaN.
+  return (xc - jnp.clip(xc, -t, t)).astype(x.dtype)
+
+
+def shrink_leaf(x: jax.Array, l1_step: Any, l2_step: Any) -> jax.Array:
+  """``soft(x, l1_step) / (1 + l2_step)`` in at least float32; a static zero ``l2_step`` is free."""
+  dtype = compute_dtype(x.dtype)
+  out = soft_threshold_leaf(x.astype(dtype), l1_step)
+  if not is_static_zero(l2_step):
+    out = out / (1 + jnp.asarray(l2_step).astype(dtype))
   return out.astype(x.dtype)
 
 
@@ -70,7 +83,9 @@ def soft_threshold(x: Any, threshold: Threshold) -> Any:
     = \operatorname*{argmin}_y \tfrac12 (x - y)^2 + t\,|y|,
 
   the prox of :math:`t\,\|\cdot\|_1` (jaxopt's ``prox_lasso`` with ``l1reg * scaling = t``).
-  Entries with :math:`|x| \le t` become exactly ``0.0``.
+  Entries with :math:`|x| \le t` become exactly ``0.0`` (``+0.0``); NaN stays NaN. It is
+  computed as :math:`x - \operatorname{clip}(x, -t, t)`, so a negative threshold :math:`-c`,
+  which has no meaning here and is not checked when traced, adds :math:`c` to every entry.
 
   Floating-point leaves are computed in at least float32 and cast back, so bfloat16 and
   float16 inputs land on exact zeros too. Integer and boolean leaves are returned unchanged.
@@ -99,14 +114,6 @@ def soft_threshold(x: Any, threshold: Threshold) -> Any:
   .. seealso:: :func:`prox_elastic_net`, :func:`l1_prox`
   """
   return _map_with_threshold(soft_threshold_leaf, x, threshold)
-
-
-def prox_elastic_net_leaf(x: jax.Array, l1: Any, l2: Any, scaling: Any) -> jax.Array:
-  """Elastic-net prox of one floating-point array; see :func:`prox_elastic_net`."""
-  dtype = compute_dtype(x.dtype)
-  s = jnp.asarray(scaling).astype(dtype)
-  shrunk = soft_threshold_leaf(x.astype(dtype), s * jnp.asarray(l1).astype(dtype))
-  return (shrunk / (1 + s * jnp.asarray(l2).astype(dtype))).astype(x.dtype)
 
 
 def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Threshold = 1.0) -> Any:
@@ -149,4 +156,8 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
 
   .. seealso:: :func:`soft_threshold`
   """
-  return _map_with_threshold(prox_elastic_net_leaf, x, l1, l2, scaling)
+
+  def leaf(x, l1, l2, scaling):
+    return shrink_leaf(x, scaling * l1, 0 if is_static_zero(l2) else scaling * l2)
+
+  return _map_with_threshold(leaf, x, l1, l2, scaling)

@@ -26,10 +26,15 @@ class ProximalState(NamedTuple):
   preconditioner: Any
 
 
-def _at(hyperparameter: optax.ScalarOrSchedule, count: jax.Array) -> jax.Array:
-  # No fixed dtype: a Python number stays weakly typed, so it takes each leaf's precision.
-  value = hyperparameter(count) if callable(hyperparameter) else hyperparameter
-  return jnp.asarray(value)
+def _at(hyperparameter: optax.ScalarOrSchedule, count: jax.Array) -> Any:
+  """The value at this step. Python numbers stay Python numbers: they take each leaf's
+  precision, and a zero is known while tracing, so its term is skipped."""
+  return hyperparameter(count) if callable(hyperparameter) else hyperparameter
+
+
+def _product(a: Any, b: Any) -> Any:
+  """``a * b``, kept a static zero when either is one."""
+  return 0 if _prox.is_static_zero(a) or _prox.is_static_zero(b) else a * b
 
 
 def l1_prox(
@@ -68,7 +73,9 @@ def l1_prox(
   ``learning_rate`` must be the one the earlier stages used (same float or schedule): it sets
   the threshold. Hyperparameters given as Python numbers are checked here; values injected
   with ``optax.inject_hyperparams`` or returned by a schedule are traced and used as given
-  (a negative ``l1`` would push weights away from zero instead of shrinking them).
+  without checks: a negative ``l1`` is not caught, and the step then *adds*
+  :math:`|\eta_t\lambda_1|` to every penalised weight instead of shrinking it (see
+  :func:`soft_threshold`). Validate injected values yourself (``jax.experimental.checkify``).
 
   Args:
     l1: the L1 strength :math:`\lambda_1 \ge 0`, or a schedule of the step count.
@@ -121,7 +128,7 @@ def l1_prox(
         return u
       pc = _prox.compute_dtype(p.dtype)
       p = p.astype(pc)
-      new = _prox.prox_elastic_net_leaf(p + u.astype(pc), l1_t, l2_t, lr)
+      new = _prox.shrink_leaf(p + u.astype(pc), _product(lr, l1_t), _product(lr, l2_t))
       return (new - p).astype(u.dtype)
 
     new_updates = jax.tree.map(leaf, updates, params, penalised)
@@ -153,15 +160,17 @@ def proximal(
 
   where :math:`\|z\|_d^2 = \sum_i d_i z_i^2` and :math:`\mu` is decoupled weight decay. This
   is ProxGen's preconditioned proximal step: the threshold lives in the metric of the step,
-  so adaptive optimizers reach exact zeros (see the warning in :func:`l1_prox`). It is one
-  fused pass over each leaf under ``jax.jit``. It minimises
+  so adaptive optimizers reach exact zeros (see the warning in :func:`l1_prox`). Under ``jax.jit`` the
+  metric is computed once per coordinate and the step reads and writes each leaf and moment
+  no more often than the optax optimizer it extends. It minimises
   :math:`f(w) + \lambda_1\|w\|_1 + \tfrac{\lambda_2}{2}\|w\|_2^2` over the masked leaves
   (the same :math:`\lambda_1` as ``keras.regularizers.l1``); leaves outside ``mask`` take the
   plain optimizer step, with neither penalty nor weight decay.
 
   Chain it after gradient stages (``optax.clip_by_global_norm``, …); wrap it in
   ``optax.MultiSteps``, ``optax.inject_hyperparams``, ``optax.apply_if_finite`` as any optax
-  optimizer. Traced hyperparameters (injected, or from schedules) are used as given. With
+  optimizer. Traced hyperparameters (injected, or from schedules) are used as given, without
+  checks (a negative ``l1`` grows weights; see :func:`l1_prox`). With
   ``optax.inject_hyperparams`` and a callable ``mask``, pass ``static_args="mask"`` (as for
   ``optax.adamw``): otherwise optax takes the callable for a schedule of the step count.
 
@@ -229,14 +238,17 @@ def proximal(
       scale = jax.tree.map(lambda _: 1.0, params)
     penalised = _validation.resolve_mask(mask, params)
 
+    # Scalar products first, so that each threshold costs one multiply per coordinate.
+    l1_step, l2_step = _product(lr, l1_t), _product(lr, l2_t)
+
     def leaf(p, step, s, on):
       if not _prox.is_float_leaf(p):
         return jnp.zeros_like(p)
       pc = p.astype(_prox.compute_dtype(p.dtype))
       if not on:
         return (-lr * step).astype(p.dtype)
-      v = pc - lr * (step + decay * pc)
-      new = _prox.prox_elastic_net_leaf(v, l1_t, l2_t, lr * s)
+      v = pc - lr * step if _prox.is_static_zero(decay) else pc - lr * (step + decay * pc)
+      new = _prox.shrink_leaf(v, _product(l1_step, s), _product(l2_step, s))
       return (new - pc).astype(p.dtype)
 
     new_updates = jax.tree.map(leaf, params, direction, scale, penalised)

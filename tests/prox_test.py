@@ -117,3 +117,14 @@ def test_elastic_net_closed_form():
 def test_operators_are_differentiable():
   grad = jax.grad(lambda x: jnp.sum(optax_l1.soft_threshold(x, 1.0) ** 2))(jnp.array([0.5, 2.0]))
   chex.assert_trees_all_close(grad, jnp.array([0.0, 2.0]), atol=1e-7)
+
+
+def test_nan_stays_nan():
+  out = np.asarray(soft_threshold(jnp.array([jnp.nan, 0.5, jnp.inf]), 1.0))
+  assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == np.inf
+
+
+def test_negative_threshold_does_what_the_docstring_says():
+  # Not validated when traced; documented: a threshold of −c adds c to every entry.
+  out = jax.jit(optax_l1.soft_threshold)(jnp.array([-2.0, 0.0, 0.1, 2.0]), jnp.float32(-0.5))
+  np.testing.assert_array_equal(out, np.float32([-1.5, 0.5, 0.6, 2.5]))

@@ -1,0 +1,304 @@
+r"""A sparse MLP on scikit-learn's digits: four ways to combine Adam with L1.
+
+An MLP (64 → 256 → 10, ReLU) is trained with Adam on the 8×8 digits that ship with
+scikit-learn, its weight matrices ("kernels") penalised with :math:`\lambda\|w\|_1` and its
+biases left free. The four ``method`` values of :func:`train` are:
+
+- ``"dense"``: ``optax.adam``, no penalty.
+- ``"penalty"``: ``optax.adam``, with ``l1 * sum(|kernel|)`` added to the loss, which is what
+  ``keras.regularizers.l1`` does. The subgradient makes weights oscillate around zero; they
+  become small but (almost) never exactly zero.
+- ``"naive"``: ``optax.chain(optax.adam(lr), optax_l1.l1_prox(l1, lr, mask=...))``. It looks
+  right but thresholds by ``lr * l1``, while Adam scales each weight's step by
+  ``lr / (√v̂ + ε)``: the threshold is far too small in Adam's metric, and few weights reach
+  zero.
+- ``"prox"``: ``optax_l1.adam(lr, l1=l1, mask=...)``, whose threshold is
+  ``lr * l1 / (√v̂ + ε)``, the prox in Adam's own metric (ProxGen). Most weights become
+  exactly ``0.0`` at close to dense accuracy.
+
+The training loop is Flax NNX (``nnx.Optimizer(model, tx, wrt=nnx.Param)``), split into a
+graph definition and a state so that many steps run in one compiled ``jax.lax.scan``.
+
+Examples:
+  3000 steps take a few seconds on a laptop's CPU (seed 0, measured on 2 cores):
+
+  >>> from optax_l1.examples import digits
+  >>> r = digits.train("prox", l1=1e-3)  # doctest: +SKIP
+  >>> print(f"{r.test_accuracy:.1%} accurate, {r.exact_zero_fraction:.1%} zeros")  # doctest: +SKIP
+  98.0% accurate, 95.3% zeros
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+import optax_l1
+
+METHODS = ("dense", "penalty", "naive", "prox")
+SMALL = 1e-3  # |w| below this counts as "small" (a penalty's near-zeros)
+
+
+class DigitsSplit(NamedTuple):
+  """Standardised digits: ``float32`` images of 64 pixels and ``int32`` labels 0–9."""
+
+  x_train: np.ndarray
+  y_train: np.ndarray
+  x_test: np.ndarray
+  y_test: np.ndarray
+
+
+def load_digits_split(seed: int = 0, test_fraction: float = 0.3) -> DigitsSplit:
+  """Scikit-learn's digits, split stratified by class and standardised.
+
+  The scaler is fitted on the training images only, so the test set stays unseen.
+  Nothing is downloaded: the data ship with scikit-learn.
+
+  Args:
+    seed: the seed of the train/test split.
+    test_fraction: the fraction of the 1797 images held out for testing.
+
+  Returns:
+    A :class:`DigitsSplit` ``(x_train, y_train, x_test, y_test)``.
+
+  Examples:
+    >>> from optax_l1.examples import digits
+    >>> x_train, y_train, x_test, y_test = digits.load_digits_split()
+    >>> x_train.shape, x_test.shape, x_train.dtype
+    ((1257, 64), (540, 64), dtype('float32'))
+  """
+  x, y = load_digits(return_X_y=True)
+  x_train, x_test, y_train, y_test = train_test_split(
+    x, y, test_size=test_fraction, stratify=y, random_state=seed
+  )
+  scaler = StandardScaler().fit(x_train)
+  return DigitsSplit(
+    x_train=scaler.transform(x_train).astype(np.float32),
+    y_train=y_train.astype(np.int32),
+    x_test=scaler.transform(x_test).astype(np.float32),
+    y_test=y_test.astype(np.int32),
+  )
+
+
+class MLP(nnx.Module):
+  """64 → ``hidden`` → 10, with a ReLU in between."""
+
+  def __init__(self, hidden: int = 256, *, rngs: nnx.Rngs):
+    self.linear1 = nnx.Linear(64, hidden, rngs=rngs)
+    self.linear2 = nnx.Linear(hidden, 10, rngs=rngs)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return self.linear2(jax.nn.relu(self.linear1(x)))
+
+
+def kernel_mask(params: Any) -> Any:
+  """``True`` for the weight matrices (``ndim > 1``), ``False`` for the biases.
+
+  A pytree of Python bools, usable as the ``mask`` of :func:`optax_l1.adam`,
+  :func:`optax_l1.l1_prox` or ``optax.masked`` (as a callable, or called on the params).
+
+  Args:
+    params: the parameters, as arrays or as an ``nnx.State`` of ``nnx.Param`` variables.
+
+  Returns:
+    The mask, with the structure of the params' arrays.
+
+  Examples:
+    >>> from flax import nnx
+    >>> from optax_l1.examples import digits
+    >>> params = nnx.state(digits.MLP(8, rngs=nnx.Rngs(0)), nnx.Param)
+    >>> mask = digits.kernel_mask(params)
+    >>> mask["linear1"]["kernel"], mask["linear1"]["bias"]
+    (True, False)
+  """
+  return jax.tree.map(lambda x: x.ndim > 1, nnx.as_pure(params))
+
+
+def _kernels(params: Any) -> list[jax.Array]:
+  """The weight matrices of ``params``, in pytree order."""
+  pure = nnx.as_pure(params)
+  leaves = jax.tree.leaves(pure)
+  return [x for x, on in zip(leaves, jax.tree.leaves(kernel_mask(pure)), strict=True) if on]
+
+
+def kernel_l1(params: Any) -> jax.Array:
+  r""":math:`\sum |w|` over the weight matrices (the biases are not penalised)."""
+  return sum((jnp.abs(k).sum() for k in _kernels(params)), start=jnp.zeros([]))
+
+
+def make_optimizer(method: str, l1: float, learning_rate: float) -> optax.GradientTransformation:
+  r"""The optax transformation of each method (see the module's docstring).
+
+  Args:
+    method: ``"dense"``, ``"penalty"``, ``"naive"`` or ``"prox"``.
+    l1: the L1 strength :math:`\lambda` on the kernels (unused by ``"dense"`` and
+      ``"penalty"``, whose penalty, if any, is in the loss).
+    learning_rate: Adam's learning rate.
+
+  Returns:
+    The transformation, for ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
+  """
+  if method in ("dense", "penalty"):
+    return optax.adam(learning_rate)
+  if method == "naive":  # The trap: a threshold of lr * l1, tiny in Adam's metric.
+    return optax.chain(
+      optax.adam(learning_rate), optax_l1.l1_prox(l1, learning_rate, mask=kernel_mask)
+    )
+  if method == "prox":  # The threshold lr * l1 / (sqrt(v_hat) + eps), per weight.
+    return optax_l1.adam(learning_rate, l1=l1, mask=kernel_mask)
+  raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+
+
+def loss_fn(model: MLP, x: jax.Array, y: jax.Array, penalty: float = 0.0) -> jax.Array:
+  """Mean cross-entropy, plus ``penalty * sum(|kernel|)`` (``keras.regularizers.l1``)."""
+  loss = optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+  if penalty:
+    loss = loss + penalty * kernel_l1(nnx.state(model, nnx.Param))
+  return loss
+
+
+def kernel_zero_fraction(params: Any) -> float:
+  """The fraction of the kernels' entries that are exactly ``0.0``."""
+  return optax_l1.sparsity(_kernels(params)).fraction
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+  """The outcome of :func:`train`.
+
+  Attributes:
+    method: the method trained.
+    l1: the L1 strength used (``0.0`` for ``"dense"``).
+    test_accuracy: the accuracy on the held-out images.
+    exact_zero_fraction: the fraction of kernel entries exactly ``0.0``.
+    nonzero_params: how many kernel entries are not zero.
+    small_fraction: the fraction of kernel entries with ``|w| < 1e-3`` (zeros included).
+    seconds: wall-clock time of the training steps, compilation excluded.
+    compile_seconds: wall-clock time of compiling them.
+    params: the trained parameters (an ``nnx.State`` of arrays).
+    history: ``(step, exact_zero_fraction)`` pairs, every ``log_every`` steps (and at step
+      0); empty when ``log_every`` is ``None``.
+  """
+
+  method: str
+  l1: float
+  test_accuracy: float
+  exact_zero_fraction: float
+  nonzero_params: int
+  small_fraction: float
+  seconds: float
+  compile_seconds: float
+  params: Any = dataclasses.field(repr=False)
+  history: list[tuple[int, float]] = dataclasses.field(default_factory=list, repr=False)
+
+
+def train(
+  method: str,
+  *,
+  l1: float = 1e-3,
+  steps: int = 3000,
+  hidden: int = 256,
+  batch_size: int = 128,
+  learning_rate: float = 1e-3,
+  seed: int = 0,
+  log_every: int | None = None,
+) -> TrainResult:
+  r"""Trains the :class:`MLP` on digits with one of the four methods.
+
+  Minibatches of ``batch_size`` training images are drawn uniformly (with replacement) with a
+  JAX PRNG key; the steps run ``log_every`` (or all ``steps``) at a time inside one compiled
+  ``jax.lax.scan``.
+
+  Args:
+    method: ``"dense"``, ``"penalty"``, ``"naive"`` or ``"prox"``.
+    l1: the L1 strength :math:`\lambda` on the kernels (ignored by ``"dense"``).
+    steps: the number of Adam steps.
+    hidden: the width of the hidden layer.
+    batch_size: the minibatch size.
+    learning_rate: Adam's learning rate.
+    seed: seeds the data split, the initialisation and the minibatches.
+    log_every: if set, record the kernels' exact-zero fraction every ``log_every`` steps.
+
+  Returns:
+    A :class:`TrainResult`.
+  """
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+  if method == "dense":
+    l1 = 0.0
+  penalty = l1 if method == "penalty" else 0.0
+  data = load_digits_split(seed)
+  x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+
+  model = MLP(hidden, rngs=nnx.Rngs(seed))
+  optimizer = nnx.Optimizer(model, make_optimizer(method, l1, learning_rate), wrt=nnx.Param)
+  # Functional form: a static graph definition and a pytree of arrays to carry through scan.
+  graphdef, state = nnx.split((model, optimizer))
+
+  def train_step(state, key, x, y):
+    model, optimizer = nnx.merge(graphdef, state)
+    batch = jax.random.randint(key, (batch_size,), 0, x.shape[0])  # with replacement: cheap
+    grads = nnx.grad(loss_fn)(model, x[batch], y[batch], penalty)
+    optimizer.update(model, grads)
+    return nnx.state((model, optimizer))
+
+  @jax.jit
+  def train_steps(state, keys, x, y):  # len(keys) steps in one compiled call
+    def body(state, key):
+      return train_step(state, key, x, y), None
+
+    return jax.lax.scan(body, state, keys)[0]
+
+  def zero_fraction(state) -> float:
+    model, _ = nnx.merge(graphdef, state)
+    return kernel_zero_fraction(nnx.state(model, nnx.Param))
+
+  chunk = log_every or steps
+  step_keys = jax.random.split(jax.random.key(seed), steps)  # the same batches however logged
+  compiled: dict[int, Any] = {}
+  seconds = compile_seconds = 0.0
+  history = [(0, zero_fraction(state))] if log_every else []
+  done = 0
+  while done < steps:
+    n = min(chunk, steps - done)
+    keys = step_keys[done : done + n]
+    if n not in compiled:  # compile ahead of time, so that `seconds` is the training alone
+      start = time.perf_counter()
+      compiled[n] = train_steps.lower(state, keys, x_train, y_train).compile()
+      compile_seconds += time.perf_counter() - start
+    start = time.perf_counter()
+    state = jax.block_until_ready(compiled[n](state, keys, x_train, y_train))
+    seconds += time.perf_counter() - start
+    done += n
+    if log_every:
+      history.append((done, zero_fraction(state)))
+
+  model, _ = nnx.merge(graphdef, state)
+  params = nnx.as_pure(nnx.state(model, nnx.Param))
+  logits = model(jnp.asarray(data.x_test))
+  accuracy = float(jnp.mean(jnp.argmax(logits, axis=-1) == jnp.asarray(data.y_test)))
+  kernels = _kernels(params)
+  report = optax_l1.sparsity(kernels)
+  small = sum(int(jnp.sum(jnp.abs(k) < SMALL)) for k in kernels)
+  return TrainResult(
+    method=method,
+    l1=l1,
+    test_accuracy=accuracy,
+    exact_zero_fraction=report.fraction,
+    nonzero_params=report.size - report.zeros,
+    small_fraction=small / report.size,
+    seconds=seconds,
+    compile_seconds=compile_seconds,
+    params=params,
+    history=history,
+  )
