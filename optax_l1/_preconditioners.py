@@ -209,8 +209,7 @@ def rmsprop(
     def leaf(g, nu):
       gc = _compute(g)
       new_nu = decay * _compute(nu) + (1 - decay) * gc * gc
-      d = jnp.sqrt(new_nu + eps) if eps_in_sqrt else jnp.sqrt(new_nu) + eps
-      scale = 1 / d
+      scale = jax.lax.rsqrt(new_nu + eps) if eps_in_sqrt else 1 / (jnp.sqrt(new_nu) + eps)
       return gc * scale, scale, new_nu.astype(nu.dtype)
 
     direction, scale, nu = _map_unzip(leaf, 3, grads, state)
