@@ -67,8 +67,8 @@ def l1_prox(
     Adagrad, …) the step on coordinate :math:`i` is :math:`\eta/d_i`, far larger than
     :math:`\eta` where gradients are small, so a threshold of :math:`\eta\lambda_1`
     under-thresholds: on a digits MLP, ``chain(optax.adam(lr), l1_prox(l1, lr))`` leaves
-    0.26 % exact zeros where :func:`optax_l1.adam` (threshold :math:`\eta\lambda_1/d_i`)
-    reaches 93 %. Use :func:`optax_l1.adam` and its siblings, or :func:`proximal`.
+    0.14 % exact zeros where :func:`optax_l1.adam` (threshold :math:`\eta\lambda_1/d_i`)
+    reaches 95.3 %. Use :func:`optax_l1.adam` and its siblings, or :func:`proximal`.
 
   ``learning_rate`` must be the one the earlier stages used (same float or schedule): it sets
   the threshold. Hyperparameters given as Python numbers are checked here; values injected

@@ -80,7 +80,7 @@ def test_custom_preconditioner_thresholds_in_its_own_metric(problem):
 
 
 def test_an_optax_optimizer_is_rejected_with_a_pointer_to_the_fix():
-  with pytest.raises(TypeError, match="preconditioner must be an optax_l1.preconditioners"):
+  with pytest.raises(TypeError, match=r"preconditioner must be an optax_l1\.preconditioners"):
     optax_l1.proximal(optax.adam(1e-3), 1e-3, l1=1e-4)  # type: ignore[arg-type]
 
 
