@@ -2,9 +2,9 @@
 
 from optax_l1 import preconditioners
 from optax_l1._alias import adagrad, adam, adamw, rmsprop, sgd
-from optax_l1._prox import prox_elastic_net, soft_threshold
-from optax_l1._sparsity import LeafSparsity, SparsityReport, sparsity
-from optax_l1._transform import ProximalState, l1_prox, proximal
+from optax_l1._prox import block_soft_threshold, hard_threshold, prox_elastic_net, soft_threshold
+from optax_l1._sparsity import LeafSparsity, SparsityReport, keep_zeros, sparsity
+from optax_l1._transform import ProximalState, group_l1_prox, l1_prox, proximal
 
 __version__ = "0.1.0"
 
@@ -15,6 +15,10 @@ __all__ = [
   "adagrad",
   "adam",
   "adamw",
+  "block_soft_threshold",
+  "group_l1_prox",
+  "hard_threshold",
+  "keep_zeros",
   "l1_prox",
   "preconditioners",
   "prox_elastic_net",

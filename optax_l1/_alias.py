@@ -17,6 +17,9 @@ def sgd(
   *,
   l1: optax.ScalarOrSchedule,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   momentum: float | None = None,
   nesterov: bool = False,
   mask: Mask | None = None,
@@ -40,6 +43,14 @@ def sgd(
     l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
+      schedule; each group is thresholded with its mean step size (see
+      :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
     mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
       (or a prefix of the params' structure) or a callable of the params. Other leaves get
       the plain optimizer's update, unpenalised.
@@ -70,7 +81,14 @@ def sgd(
   .. seealso:: :func:`optax_l1.l1_prox`, :func:`optax_l1.adam`
   """
   return _transform.proximal(
-    _preconditioners.sgd(momentum, nesterov), learning_rate, l1=l1, l2=l2, mask=mask
+    _preconditioners.sgd(momentum, nesterov),
+    learning_rate,
+    l1=l1,
+    l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
+    mask=mask,
   )
 
 
@@ -84,6 +102,9 @@ def adam(
   nesterov: bool = False,
   l1: optax.ScalarOrSchedule = 0.0,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   mask: Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with the L1 prox in Adam's own metric (ProxGen's AdamL1).
@@ -110,6 +131,14 @@ def adam(
     l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
+      schedule; each group is thresholded with its mean step size (see
+      :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
     mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
       (or a prefix of the params' structure) or a callable of the params. Other leaves get
       the plain optimizer's update, unpenalised.
@@ -143,6 +172,9 @@ def adam(
     learning_rate,
     l1=l1,
     l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
     mask=mask,
   )
 
@@ -158,6 +190,9 @@ def adamw(
   nesterov: bool = False,
   l1: optax.ScalarOrSchedule = 0.0,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   mask: Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""AdamW with the L1 prox in Adam's metric; the decoupled weight decay stays separate.
@@ -183,6 +218,14 @@ def adamw(
     l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
+      schedule; each group is thresholded with its mean step size (see
+      :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
     mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
       (or a prefix of the params' structure) or a callable of the params. Other leaves get
       the plain optimizer's update, unpenalised.
@@ -207,6 +250,9 @@ def adamw(
     learning_rate,
     l1=l1,
     l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
     weight_decay=weight_decay,
     mask=mask,
   )
@@ -221,6 +267,9 @@ def rmsprop(
   *,
   l1: optax.ScalarOrSchedule = 0.0,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   mask: Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""RMSProp with the L1 prox in RMSProp's metric.
@@ -241,6 +290,14 @@ def rmsprop(
     l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
+      schedule; each group is thresholded with its mean step size (see
+      :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
     mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
       (or a prefix of the params' structure) or a callable of the params. Other leaves get
       the plain optimizer's update, unpenalised.
@@ -266,6 +323,9 @@ def rmsprop(
     learning_rate,
     l1=l1,
     l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
     mask=mask,
   )
 
@@ -277,6 +337,9 @@ def adagrad(
   *,
   l1: optax.ScalarOrSchedule = 0.0,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   mask: Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Proximal Adagrad (TensorFlow's ``ProximalAdagradOptimizer`` when ``eps=0``).
@@ -296,6 +359,14 @@ def adagrad(
     l1: the L1 strength :math:`\lambda_1 \ge 0` (as in ``keras.regularizers.l1``), or a
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
+      schedule; each group is thresholded with its mean step size (see
+      :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
     mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
       (or a prefix of the params' structure) or a callable of the params. Other leaves get
       the plain optimizer's update, unpenalised.
@@ -320,5 +391,8 @@ def adagrad(
     learning_rate,
     l1=l1,
     l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
     mask=mask,
   )

@@ -1,4 +1,4 @@
-"""Proximal operators of the L1 and elastic-net penalties, on arrays and pytrees.
+"""Proximal operators of the L1, elastic-net, group-L1 and L0 penalties, on arrays and pytrees.
 
 Pure functions with no optimizer state. Each is the exact minimiser of its
 objective, so entries the penalty removes come out as exactly ``0.0``.
@@ -50,6 +50,40 @@ def shrink_leaf(x: jax.Array, l1_step: Any, l2_step: Any) -> jax.Array:
   if not is_static_zero(l2_step):
     out = out / (1 + jnp.asarray(l2_step).astype(dtype))
   return out.astype(x.dtype)
+
+
+def group_reduction_axes(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+  """The axes a group's norm is taken over: all but ``axis`` (each index along it is a group)."""
+  ndim = len(shape)
+  if not -ndim <= axis < ndim:
+    raise ValueError(
+      f"group axis {axis} is out of range for a leaf of shape {shape}: pass an axis in "
+      f"[-{ndim}, {ndim}), or leave this leaf out with `mask`."
+    )
+  axis %= ndim
+  return tuple(i for i in range(ndim) if i != axis)
+
+
+def block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Array:
+  """Block soft-thresholds one floating-point array; see :func:`block_soft_threshold`."""
+  dtype = compute_dtype(x.dtype)
+  xc = x.astype(dtype)
+  squared_norm = jnp.sum(xc * xc, axis=group_reduction_axes(x.shape, axis), keepdims=True)
+  t = jnp.asarray(threshold).astype(dtype)
+  # A zero norm (an all-zero group, or one whose squares underflow) takes no division, so no
+  # NaN value or gradient; such a group is kept only by a zero threshold.
+  nonzero = squared_norm > 0
+  norm = jnp.sqrt(jnp.where(nonzero, squared_norm, 1))
+  factor = jnp.where(nonzero, jnp.maximum(1 - t / norm, 0), (t <= 0).astype(dtype))
+  return jnp.where(factor > 0, xc * factor, jnp.zeros((), dtype)).astype(x.dtype)
+
+
+def hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
+  """Hard-thresholds one floating-point array; see :func:`hard_threshold`."""
+  dtype = compute_dtype(x.dtype)
+  xc = x.astype(dtype)
+  keep = jnp.abs(xc) > jnp.asarray(threshold).astype(dtype)
+  return jnp.where(keep, xc, jnp.zeros((), dtype)).astype(x.dtype)
 
 
 def _is_broadcastable(threshold: Any) -> bool:
@@ -161,3 +195,84 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
     return shrink_leaf(x, scaling * l1, 0 if is_static_zero(l2) else scaling * l2)
 
   return _map_with_threshold(leaf, x, l1, l2, scaling)
+
+
+def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any:
+  r"""Block soft-thresholding: the proximal operator of a sum of group norms.
+
+  Each index :math:`j` along ``axis`` is one group :math:`G_j` (for a Dense kernel of shape
+  ``(in, out)`` and ``axis=-1``, the weights into output unit :math:`j`); each group is
+  shrunk towards zero as a whole:
+
+  .. math::
+
+    x_{G} \leftarrow \max\left(0,\ 1 - \frac{t}{\|x_{G}\|_2}\right) x_{G}
+    = \operatorname*{argmin}_{y_G} \tfrac12 \|x_G - y_G\|_2^2 + t\,\|y_G\|_2 .
+
+  Groups with :math:`\|x_G\|_2 \le t` become exactly ``0.0``. No :math:`\sqrt{|G|}` weight is
+  applied here (:func:`group_l1_prox` applies it); an all-zero group stays zero without any
+  division by zero.
+
+  Args:
+    x: an array or a pytree of arrays (integer and boolean leaves are returned unchanged).
+    threshold: :math:`t \ge 0`: a number, an array broadcastable to the per-group norms (shape
+      of the leaf with every axis but ``axis`` of size 1), or a pytree matching ``x``.
+    axis: the axis that indexes the groups.
+
+  Returns:
+    The block soft-thresholded ``x``, with its structure, shapes and dtypes.
+
+  Raises:
+    ValueError: if ``axis`` is out of range for a leaf, or a pytree threshold does not match.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_l1
+    >>> kernel = jnp.array([[3.0, 0.3], [4.0, -0.4]])  # column norms 5 and 0.5
+    >>> optax_l1.block_soft_threshold(kernel, 1.0)
+    Array([[2.4, 0. ],
+           [3.2, 0. ]], dtype=float32)
+
+  References:
+    Yuan & Lin, `Model selection and estimation in regression with grouped variables
+    <https://doi.org/10.1111/j.1467-9868.2005.00532.x>`_, 2006
+
+  .. seealso:: :func:`soft_threshold`, :func:`group_l1_prox`
+  """
+
+  def leaf(x, t):
+    return block_soft_threshold_leaf(x, t, axis)
+
+  return _map_with_threshold(leaf, x, threshold)
+
+
+def hard_threshold(x: Any, threshold: Threshold) -> Any:
+  r"""Hard-thresholding: the proximal operator of the L0 "norm".
+
+  .. math::
+
+    x \leftarrow x \cdot \mathbb{1}[|x| > t]
+    \in \operatorname*{argmin}_y \tfrac12 (x - y)^2 + \tfrac{t^2}{2} \|y\|_0 .
+
+  Unlike :func:`soft_threshold` it does not shrink the entries it keeps, and it is not
+  continuous (nor is its objective convex): see :func:`optax_l1.proximal`'s ``l0``.
+
+  Args:
+    x: an array or a pytree of arrays (integer and boolean leaves are returned unchanged).
+    threshold: :math:`t \ge 0`: a number, an array broadcastable to every leaf of ``x``, or a
+      pytree matching ``x``.
+
+  Returns:
+    ``x`` with the entries :math:`|x| \le t` set to exactly ``0.0``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax_l1
+    >>> optax_l1.hard_threshold(jnp.array([-2.0, -0.5, 0.25, 3.0]), 1.0)
+    Array([-2.,  0.,  0.,  3.], dtype=float32)
+
+  References:
+    Blumensath & Davies, `Iterative hard thresholding for compressed sensing
+    <https://doi.org/10.1016/j.acha.2009.04.002>`_, 2009
+  """
+  return _map_with_threshold(hard_threshold_leaf, x, threshold)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optax_l1 import _preconditioners, _prox, _validation
+from optax_l1 import _penalty, _preconditioners, _prox, _validation
 
 Mask = Any  # a pytree of bools (or a prefix of the params' structure), or a callable of params
 
@@ -24,17 +24,6 @@ class ProximalState(NamedTuple):
 
   count: jax.Array  # type: ignore[assignment]  # optax's name for it, shadowing tuple.count
   preconditioner: Any
-
-
-def _at(hyperparameter: optax.ScalarOrSchedule, count: jax.Array) -> Any:
-  """The value at this step. Python numbers stay Python numbers: they take each leaf's
-  precision, and a zero is known while tracing, so its term is skipped."""
-  return hyperparameter(count) if callable(hyperparameter) else hyperparameter
-
-
-def _product(a: Any, b: Any) -> Any:
-  """``a * b``, kept a static zero when either is one."""
-  return 0 if _prox.is_static_zero(a) or _prox.is_static_zero(b) else a * b
 
 
 def l1_prox(
@@ -110,8 +99,84 @@ def l1_prox(
 
   .. seealso:: :func:`proximal`, :func:`optax_l1.sgd`, :func:`optax_l1.adam`
   """
-  for value, name in ((l1, "l1"), (learning_rate, "learning_rate"), (l2, "l2")):
-    _validation.check_hyperparameter(value, name)
+  return _last_stage("optax_l1.l1_prox", learning_rate, _penalty.Penalty(l1=l1, l2=l2), mask)
+
+
+def group_l1_prox(
+  l1: optax.ScalarOrSchedule,
+  learning_rate: optax.ScalarOrSchedule,
+  *,
+  axis: int = -1,
+  mask: Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""The group-L1 (group lasso) proximal step, as the last stage of an ``optax.chain``.
+
+  Each index :math:`j` along ``axis`` of a penalised leaf is one group :math:`G` — with the
+  default ``axis=-1``, the weights into one output unit of a Dense kernel ``(in, out)`` or of a
+  conv kernel ``(h, w, in, out)`` — and the parameters become
+
+  .. math::
+
+    w_G \leftarrow \max\left(0,\ 1 - \frac{\eta_t\lambda\sqrt{|G|}}{\|v_G\|_2}\right) v_G,
+    \qquad v = w + u,
+
+  the forward-backward step for :math:`f(w) + \lambda \sum_G \sqrt{|G|}\,\|w_G\|_2`. The
+  :math:`\sqrt{|G|}` weight puts :math:`\lambda` on the scale of elementwise L1 (a group of
+  one weight is penalised exactly as by :func:`l1_prox`). Whole groups land on exactly ``0.0``:
+  a Dense unit whose incoming weights are all zero can be removed from the network.
+
+  For the sparse group lasso (zeros inside the surviving groups too), chain both:
+  ``optax.chain(optax.sgd(lr), optax_l1.l1_prox(l1, lr), optax_l1.group_l1_prox(g, lr))`` is its
+  exact prox (the elementwise soft threshold, then the block one). As for :func:`l1_prox`, use
+  this after SGD-like stages only; with Adam, RMSProp or Adagrad use their ``group_l1``
+  argument (:func:`optax_l1.adam`), which thresholds each group in the optimizer's metric.
+
+  Args:
+    l1: the group strength :math:`\lambda \ge 0`, or a schedule of the step count.
+    learning_rate: the learning rate :math:`\eta_t` of the earlier stages, or their schedule.
+    axis: the axis whose indices are the groups. Under ``optax.inject_hyperparams``, pass
+      ``static_args=("axis",)``: it injects every number, and an axis must stay static.
+    mask: which leaves are penalised (biases usually are not), as in :func:`l1_prox`.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Raises:
+    ValueError: at construction, for a negative or non-finite number; in ``update``, if
+      ``params`` is missing, ``mask`` does not match, or ``axis`` is out of range for a leaf.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_l1
+    >>> kernel = jnp.array([[2.0, 0.1], [2.0, -0.1], [2.0, 0.1], [-2.0, 0.1]])
+    >>> tx = optax.chain(optax.sgd(0.5), optax_l1.group_l1_prox(1.0, 0.5))
+    >>> updates, _ = tx.update(jnp.zeros((4, 2)), tx.init(kernel), kernel)
+    >>> optax.apply_updates(kernel, updates)  # column norms 4 and 0.2, threshold 0.5·1·√4
+    Array([[ 1.5,  0. ],
+           [ 1.5,  0. ],
+           [ 1.5,  0. ],
+           [-1.5,  0. ]], dtype=float32)
+
+  References:
+    Yuan & Lin, `Model selection and estimation in regression with grouped variables
+    <https://doi.org/10.1111/j.1467-9868.2005.00532.x>`_, 2006
+
+    Simon, Friedman, Hastie & Tibshirani, `A Sparse-Group Lasso
+    <https://doi.org/10.1080/10618600.2012.681250>`_, 2013
+
+  .. seealso:: :func:`block_soft_threshold`, :func:`l1_prox`, :func:`optax_l1.adam`
+  """
+  penalty = _penalty.Penalty(group_l1=l1, group_axis=axis)
+  return _last_stage("optax_l1.group_l1_prox", learning_rate, penalty, mask)
+
+
+def _last_stage(
+  name: str, learning_rate: optax.ScalarOrSchedule, penalty: _penalty.Penalty, mask: Mask | None
+) -> optax.GradientTransformationExtraArgs:
+  """A prox applied to ``params + updates`` with step size ``learning_rate``."""
+  _validation.check_hyperparameter(learning_rate, "learning_rate")
+  penalty.validate()
 
   def init_fn(params):
     del params
@@ -119,16 +184,16 @@ def l1_prox(
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
-    _validation.check_params(params, "optax_l1.l1_prox")
-    lr, l1_t, l2_t = (_at(h, state.count) for h in (learning_rate, l1, l2))
+    _validation.check_params(params, name)
+    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    strengths = penalty.at(state.count)
     penalised = _validation.resolve_mask(mask, params)
 
     def leaf(u, p, on):
       if not (on and _prox.is_float_leaf(p)):
         return u
-      pc = _prox.compute_dtype(p.dtype)
-      p = p.astype(pc)
-      new = _prox.shrink_leaf(p + u.astype(pc), _product(lr, l1_t), _product(lr, l2_t))
+      p = p.astype(_prox.compute_dtype(p.dtype))
+      new = _penalty.prox_leaf(p + u.astype(p.dtype), lr, 1.0, strengths)
       return (new - p).astype(u.dtype)
 
     new_updates = jax.tree.map(leaf, updates, params, penalised)
@@ -143,6 +208,9 @@ def proximal(
   *,
   l1: optax.ScalarOrSchedule = 0.0,
   l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
   weight_decay: optax.ScalarOrSchedule = 0.0,
   mask: Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
@@ -179,6 +247,21 @@ def proximal(
     learning_rate: :math:`\eta_t`, a float or a schedule of the step count.
     l1: the L1 strength :math:`\lambda_1 \ge 0`, or a schedule.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength :math:`\lambda_G \ge 0` (penalty
+      :math:`\lambda_G\sum_G\sqrt{|G|}\,\|w_G\|_2`, groups indexed by ``group_axis`` as in
+      :func:`group_l1_prox`), or a schedule. With ``l1`` too, the sparse group lasso. Each
+      group is thresholded with the *mean* step size of its coordinates,
+      :math:`\bar\eta_G = \operatorname{mean}_{i\in G}\,\eta_t/d_i` (per-coordinate step sizes
+      leave no closed form; the mean keeps groups whose coordinates mostly move slowly, while
+      the largest step size would remove nearly every group).
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength :math:`\lambda_0 \ge 0`, or a schedule: keep :math:`w_i` only where
+      :math:`|v_i| > \sqrt{2\eta_t\lambda_0/d_i}` (ProxGen's AdamL0). Non-convex: the result
+      depends on initialisation and step size, kept weights are not shrunk, and weights near
+      the threshold can flip between zero and non-zero; it cannot be combined with the other
+      penalties.
     weight_decay: decoupled weight decay :math:`\mu \ge 0` (AdamW), or a schedule.
     mask: which leaves are penalised (and decayed), as in ``optax.add_decayed_weights``.
 
@@ -217,13 +300,10 @@ def proximal(
       "optax_l1.adam/adamw/rmsprop/adagrad/sgd, optax_l1.preconditioners.adam() etc., or "
       "write a Preconditioner for your optimizer."
     )
-  for value, name in (
-    (learning_rate, "learning_rate"),
-    (l1, "l1"),
-    (l2, "l2"),
-    (weight_decay, "weight_decay"),
-  ):
-    _validation.check_hyperparameter(value, name)
+  _validation.check_hyperparameter(learning_rate, "learning_rate")
+  _validation.check_hyperparameter(weight_decay, "weight_decay")
+  penalty = _penalty.Penalty(l1=l1, l2=l2, group_l1=group_l1, group_axis=group_axis, l0=l0)
+  penalty.validate()
 
   def init_fn(params):
     return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=preconditioner.init(params))
@@ -232,14 +312,13 @@ def proximal(
     del extra_args
     _validation.check_params(params, "optax_l1.proximal")
     count = optax.safe_increment(state.count)
-    lr, l1_t, l2_t, decay = (_at(h, state.count) for h in (learning_rate, l1, l2, weight_decay))
+    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    decay = weight_decay(state.count) if callable(weight_decay) else weight_decay
+    strengths = penalty.at(state.count)
     direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
     if scale is None:
       scale = jax.tree.map(lambda _: 1.0, params)
     penalised = _validation.resolve_mask(mask, params)
-
-    # Scalar products first, so that each threshold costs one multiply per coordinate.
-    l1_step, l2_step = _product(lr, l1_t), _product(lr, l2_t)
 
     def leaf(p, step, s, on):
       if not _prox.is_float_leaf(p):
@@ -248,8 +327,7 @@ def proximal(
       if not on:
         return (-lr * step).astype(p.dtype)
       v = pc - lr * step if _prox.is_static_zero(decay) else pc - lr * (step + decay * pc)
-      new = _prox.shrink_leaf(v, _product(l1_step, s), _product(l2_step, s))
-      return (new - pc).astype(p.dtype)
+      return (_penalty.prox_leaf(v, lr, s, strengths) - pc).astype(p.dtype)
 
     new_updates = jax.tree.map(leaf, params, direction, scale, penalised)
     return new_updates, ProximalState(count=count, preconditioner=inner)
