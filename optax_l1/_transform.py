@@ -1,4 +1,4 @@
-"""Proximal gradient transformations: the L1 / elastic-net prox as an optax stage."""
+"""Proximal gradient transformations: a prox as the last stage of a chain, or a whole optimizer."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ Mask = Any  # a pytree of bools (or a prefix of the params' structure), or a cal
 
 
 class ProximalState(NamedTuple):
-  """State of :func:`l1_prox` and :func:`proximal`.
+  """State of :func:`l1_prox`, :func:`group_l1_prox` and :func:`proximal` (and the aliases).
 
   Attributes:
     count: the number of steps taken (int32), for schedules and bias correction.
-    preconditioner: the optimizer's own state (moments); ``optax.EmptyState()`` for
-      :func:`l1_prox`.
+    preconditioner: the optimizer's own state (moments); ``optax.EmptyState()`` for the
+      last-stage transformations.
   """
 
   count: jax.Array  # type: ignore[assignment]  # optax's name for it, shadowing tuple.count
