@@ -44,7 +44,7 @@ def sgd(
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
-      schedule; each group is thresholded with its mean step size (see
+      schedule; each group is thresholded with the step size of its mean metric (see
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
@@ -132,7 +132,7 @@ def adam(
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
-      schedule; each group is thresholded with its mean step size (see
+      schedule; each group is thresholded with the step size of its mean metric (see
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
@@ -219,7 +219,7 @@ def adamw(
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
-      schedule; each group is thresholded with its mean step size (see
+      schedule; each group is thresholded with the step size of its mean metric (see
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
@@ -291,7 +291,7 @@ def rmsprop(
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
-      schedule; each group is thresholded with its mean step size (see
+      schedule; each group is thresholded with the step size of its mean metric (see
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
@@ -360,7 +360,7 @@ def adagrad(
       schedule of the step count.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
-      schedule; each group is thresholded with its mean step size (see
+      schedule; each group is thresholded with the step size of its mean metric (see
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that

@@ -77,11 +77,15 @@ def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
 
   Elementwise penalties have closed forms: soft-thresholding by :math:`\eta_i l_1`, then
   division by :math:`1 + \eta_i l_2`, or hard-thresholding at :math:`\sqrt{2\eta_i l_0}`. For a
-  group, per-coordinate step sizes leave no closed form: the group uses the mean step size of
-  its coordinates, :math:`\bar\eta_G`, and is block soft-thresholded by
+  group, per-coordinate step sizes leave no closed form: the group takes one step size, that
+  of its mean metric, :math:`\bar\eta_G = lr / \operatorname{mean}_{i\in G}(1/s_i)` (the
+  harmonic mean of the :math:`\eta_i`), and is block soft-thresholded by
   :math:`\bar\eta_G\,\text{group\_l1}\sqrt{|G|}` after the elementwise soft threshold (the
-  exact prox of the sparse group lasso when the step sizes are equal). The mean keeps a group
-  whose coordinates mostly move slowly; the largest step size would remove nearly every group.
+  exact prox of the sparse group lasso when the step sizes are equal). Why the harmonic mean:
+  a coordinate that never had a gradient (a constant input pixel, a dead ReLU upstream) has
+  Adam step size :math:`lr/\epsilon`, which dominates an arithmetic mean or a maximum and would
+  remove every group on the first step (measured on the digits MLP: 100 % of the hidden units
+  gone); the mean metric weighs it as one coordinate among many.
 
   Args:
     v: the point the optimizer steps to, in its compute dtype (at least float32).
@@ -101,8 +105,8 @@ def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
     axis = -1 if penalty.group_axis is None else penalty.group_axis
     axes = _prox.group_reduction_axes(v.shape, axis)
     group_size = math.prod(v.shape[i] for i in axes)
-    mean_scale = jnp.mean(scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale
-    threshold = product(group_step * math.sqrt(group_size), mean_scale)
+    group_scale = 1 / jnp.mean(1 / scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale
+    threshold = product(group_step * math.sqrt(group_size), group_scale)
     out = _prox.block_soft_threshold_leaf(out, threshold, axis)
   l0_step = product(lr, penalty.l0)
   if not _prox.is_static_zero(l0_step):

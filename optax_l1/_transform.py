@@ -250,10 +250,13 @@ def proximal(
     group_l1: the group-lasso strength :math:`\lambda_G \ge 0` (penalty
       :math:`\lambda_G\sum_G\sqrt{|G|}\,\|w_G\|_2`, groups indexed by ``group_axis`` as in
       :func:`group_l1_prox`), or a schedule. With ``l1`` too, the sparse group lasso. Each
-      group is thresholded with the *mean* step size of its coordinates,
-      :math:`\bar\eta_G = \operatorname{mean}_{i\in G}\,\eta_t/d_i` (per-coordinate step sizes
-      leave no closed form; the mean keeps groups whose coordinates mostly move slowly, while
-      the largest step size would remove nearly every group).
+      group is thresholded with the step size of its *mean metric*,
+      :math:`\bar\eta_G = \eta_t / \operatorname{mean}_{i\in G} d_i` (per-coordinate step
+      sizes leave no closed form). The arithmetic mean of the step sizes :math:`\eta_t/d_i`, or
+      their maximum, would be dominated by coordinates that never had a gradient
+      (:math:`d_i = \epsilon`: a constant input, a dead unit upstream) and remove every group at
+      once — measured on the digits MLP, where four pixels are constant: all 256 hidden units
+      gone after one step, against 90 % removed at 97.96 % accuracy with the mean metric.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
       ``optax.inject_hyperparams``, which injects every number, leaves it alone.

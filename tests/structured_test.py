@@ -139,9 +139,10 @@ def test_sparse_group_lasso_is_soft_then_block_soft():
   assert 0 < np.mean(w == 0) < 1 and np.any(np.all(w == 0, axis=0))
 
 
-def test_adam_group_l1_uses_the_mean_step_size_of_each_group():
+def test_adam_group_l1_uses_the_step_size_of_each_groups_mean_metric():
   params, grads = problem(seed=3, shape=(10, 6), steps=6, grad_scale=0.1)
-  lr, lam, b1, b2, eps = 0.05, 0.1, 0.9, 0.999, 1e-8
+  grads = [g.at[0].set(0.0) for g in grads]  # an input that never has a gradient: d = eps
+  lr, lam, b1, b2, eps = 0.05, 0.3, 0.9, 0.999, 1e-8
   history = run(optax_l1.adam(lr, group_l1=lam), params, grads)
   w = np.asarray(params, np.float64)
   m = np.zeros_like(w)
@@ -152,11 +153,13 @@ def test_adam_group_l1_uses_the_mean_step_size_of_each_group():
     v = b2 * v + (1 - b2) * g * g
     d = np.sqrt(v / (1 - b2**t)) + eps
     z = w - lr * m / (1 - b1**t) / d
-    mean_step = np.mean(lr / d, axis=0, keepdims=True)  # one step size per output unit
+    mean_step = lr / np.mean(d, axis=0, keepdims=True)  # one step size per unit: mean metric
     w = np_block_soft(z, mean_step * lam * np.sqrt(10), -1)
     np.testing.assert_array_equal(np.asarray(got) == 0, w == 0)
     np.testing.assert_allclose(np.asarray(got), w, atol=1e-6)
   assert 0 < np.all(w == 0, axis=0).mean() < 1
+  # The arithmetic mean of the step sizes would be dominated by the row with d = eps.
+  assert np.mean(lr / d, axis=0).min() > 1e4 * (lr / np.mean(d, axis=0)).max()
 
 
 def test_adam_l0_is_prox_gen_adam_l0():
