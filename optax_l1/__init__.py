@@ -2,6 +2,8 @@
 
 from optax_l1 import preconditioners
 from optax_l1._alias import adagrad, adam, adamw, rmsprop, sgd
+from optax_l1._compaction import CompactionReport, compact_dense_stack, compact_mlp
+from optax_l1._export import to_bcoo
 from optax_l1._prox import block_soft_threshold, hard_threshold, prox_elastic_net, soft_threshold
 from optax_l1._sparsity import LeafSparsity, SparsityReport, keep_zeros, sparsity
 from optax_l1._transform import ProximalState, group_l1_prox, l1_prox, proximal
@@ -9,6 +11,7 @@ from optax_l1._transform import ProximalState, group_l1_prox, l1_prox, proximal
 __version__ = "0.1.0"
 
 __all__ = [
+  "CompactionReport",
   "LeafSparsity",
   "ProximalState",
   "SparsityReport",
@@ -16,6 +19,8 @@ __all__ = [
   "adam",
   "adamw",
   "block_soft_threshold",
+  "compact_dense_stack",
+  "compact_mlp",
   "group_l1_prox",
   "hard_threshold",
   "keep_zeros",
@@ -27,4 +32,5 @@ __all__ = [
   "sgd",
   "soft_threshold",
   "sparsity",
+  "to_bcoo",
 ]
