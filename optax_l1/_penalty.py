@@ -33,13 +33,8 @@ class Penalty(NamedTuple):
     """Checks Python numbers; raises ValueError naming the argument."""
     for name in ("l1", "l2", "group_l1", "l0"):
       _validation.check_hyperparameter(getattr(self, name), name)
-    axis = self.group_axis
-    if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
-      raise TypeError(
-        f"group_axis must be a Python int or None, got {axis!r}. Under "
-        "optax.inject_hyperparams, pass static_args=('group_axis',) (or 'axis' for "
-        "group_l1_prox), since it injects every number."
-      )
+    if self.group_axis is not None:
+      _validation.check_axis(self.group_axis, "group_axis")
     # Only numbers can be checked; traced values (injected) are applied one after the other.
     others = [n for n in ("l1", "l2", "group_l1") if _is_nonzero_number(getattr(self, n))]
     if _is_nonzero_number(self.l0) and others:
@@ -102,7 +97,7 @@ def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
     out = _prox.soft_threshold_leaf(out, product(l1_step, scale))
   group_step = product(lr, penalty.group_l1)
   if not _prox.is_static_zero(group_step):
-    axis = -1 if penalty.group_axis is None else penalty.group_axis
+    axis = -1 if penalty.group_axis is None else int(penalty.group_axis)
     axes = _prox.group_reduction_axes(v.shape, axis)
     group_size = math.prod(v.shape[i] for i in axes)
     group_scale = 1 / jnp.mean(1 / scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale

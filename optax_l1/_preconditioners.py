@@ -59,10 +59,8 @@ def _compute(x: Any) -> jax.Array:
 
 def _map_unzip(fn: Callable[..., tuple], n: int, tree: Any, *rest: Any) -> tuple:
   """Maps ``fn`` returning an ``n``-tuple per leaf; returns ``n`` trees."""
-  out = jax.tree.map(fn, tree, *rest)
-  outer = jax.tree.structure(tree)
-  inner = jax.tree.structure(tuple(range(n)))
-  return jax.tree.transpose(outer, inner, out)
+  out = jax.tree.map(fn, tree, *rest)  # a tuple at each leaf of `tree`
+  return tuple(jax.tree.map(lambda _, o, i=i: o[i], tree, out) for i in range(n))
 
 
 def _one_minus_power(b: Any, t: jax.Array) -> jax.Array:
@@ -94,8 +92,7 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
   """
   if momentum is not None:
     _validation.check_hyperparameter(momentum, "momentum")
-    if not callable(momentum) and not isinstance(momentum, jax.core.Tracer) and momentum >= 1:
-      raise ValueError(f"momentum must be < 1, got {momentum!r}.")
+    _validation.check_below_one(momentum, "momentum")
   elif nesterov:
     raise ValueError("nesterov=True needs a momentum: pass momentum=0.9, for example.")
 
@@ -155,9 +152,8 @@ def adam(
   """
   for value, name in ((b1, "b1"), (b2, "b2"), (eps, "eps"), (eps_root, "eps_root")):
     _validation.check_hyperparameter(value, name)
-  for value, name in ((b1, "b1"), (b2, "b2")):
-    if isinstance(value, (int, float)) and value >= 1:
-      raise ValueError(f"{name} must be < 1 (a decay rate), got {value!r}.")
+  _validation.check_below_one(b1, "b1")
+  _validation.check_below_one(b2, "b2")
 
   def init(params):
     return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
@@ -212,6 +208,7 @@ def rmsprop(
   """
   for value, name in ((decay, "decay"), (eps, "eps"), (initial_scale, "initial_scale")):
     _validation.check_hyperparameter(value, name)
+  _validation.check_below_one(decay, "decay")
 
   def init(params):
     return optax.tree.full_like(params, initial_scale)

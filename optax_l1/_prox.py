@@ -55,6 +55,7 @@ def shrink_leaf(x: jax.Array, l1_step: Any, l2_step: Any) -> jax.Array:
 def group_reduction_axes(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
   """The axes a group's norm is taken over: all but ``axis`` (each index along it is a group)."""
   ndim = len(shape)
+  axis = _validation.check_axis(axis, "axis")
   if not -ndim <= axis < ndim:
     raise ValueError(
       f"group axis {axis} is out of range for a leaf of shape {shape}: pass an axis in "
@@ -68,14 +69,20 @@ def block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Ar
   """Block soft-thresholds one floating-point array; see :func:`block_soft_threshold`."""
   dtype = compute_dtype(x.dtype)
   xc = x.astype(dtype)
-  squared_norm = jnp.sum(xc * xc, axis=group_reduction_axes(x.shape, axis), keepdims=True)
   t = jnp.asarray(threshold).astype(dtype)
-  # A zero norm (an all-zero group, or one whose squares underflow) takes no division, so no
-  # NaN value or gradient; such a group is kept only by a zero threshold.
-  nonzero = squared_norm > 0
-  norm = jnp.sqrt(jnp.where(nonzero, squared_norm, 1))
-  factor = jnp.where(nonzero, jnp.maximum(1 - t / norm, 0), (t <= 0).astype(dtype))
-  return jnp.where(factor > 0, xc * factor, jnp.zeros((), dtype)).astype(x.dtype)
+  axes = group_reduction_axes(x.shape, axis)
+  # The norm, scaled by the group's largest |x| so that squares neither overflow nor
+  # underflow. An all-zero group takes no division (no NaN value or gradient) and is kept only
+  # by a zero threshold; a NaN in a group makes the whole group NaN rather than hiding it.
+  largest = jnp.max(jnp.abs(xc), axis=axes, keepdims=True, initial=0)
+  zero = largest == 0
+  unit = jnp.where(zero, 1, largest)
+  scaled = jnp.sum(jnp.square(xc * (1 / unit)), axis=axes, keepdims=True)  # >= 1 unless zero
+  norm = unit * jnp.sqrt(jnp.where(zero, 1, scaled))
+  # `norm <= t` rather than max(1 - t/norm, 0): no inf/inf, and a NaN norm stays NaN.
+  shrink = jnp.where(norm <= t, jnp.zeros((), dtype), 1 - t / norm)
+  factor = jnp.where(zero, (t <= 0).astype(dtype), shrink)
+  return jnp.where(factor == 0, jnp.zeros((), dtype), xc * factor).astype(x.dtype)
 
 
 def hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
@@ -90,7 +97,7 @@ def _is_broadcastable(threshold: Any) -> bool:
   return isinstance(threshold, (int, float, np.ndarray, np.generic, jax.Array))
 
 
-def _map_with_threshold(fn, x: Any, *thresholds: Threshold) -> Any:
+def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)) -> Any:
   """Maps ``fn(leaf, *leaf_thresholds)`` over float leaves; other leaves pass unchanged."""
 
   def leaf_fn(leaf, *ts):
@@ -98,11 +105,11 @@ def _map_with_threshold(fn, x: Any, *thresholds: Threshold) -> Any:
     return fn(leaf, *ts) if is_float_leaf(leaf) else leaf
 
   trees = []
-  for t in thresholds:
+  for t, name in zip(thresholds, names, strict=True):
     if _is_broadcastable(t):
       trees.append(jax.tree.map(lambda _, t=t: t, x))
     else:
-      trees.append(_validation.broadcast_like(t, x, name="threshold"))
+      trees.append(_validation.broadcast_like(t, x, name=name))
   return jax.tree.map(leaf_fn, x, *trees)
 
 
@@ -194,7 +201,7 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
   def leaf(x, l1, l2, scaling):
     return shrink_leaf(x, scaling * l1, 0 if is_static_zero(l2) else scaling * l2)
 
-  return _map_with_threshold(leaf, x, l1, l2, scaling)
+  return _map_with_threshold(leaf, x, l1, l2, scaling, names=("l1", "l2", "scaling"))
 
 
 def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any:

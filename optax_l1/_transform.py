@@ -167,7 +167,8 @@ def group_l1_prox(
 
   .. seealso:: :func:`block_soft_threshold`, :func:`l1_prox`, :func:`optax_l1.adam`
   """
-  penalty = _penalty.Penalty(group_l1=l1, group_axis=axis)
+  _validation.check_hyperparameter(l1, "l1")  # checked here to name the arguments as given
+  penalty = _penalty.Penalty(group_l1=l1, group_axis=_validation.check_axis(axis, "axis"))
   return _last_stage("optax_l1.group_l1_prox", learning_rate, penalty, mask)
 
 

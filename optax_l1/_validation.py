@@ -7,6 +7,7 @@ hyperparameters, schedule outputs) cannot be, and are used as given.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import jax
@@ -17,6 +18,8 @@ def check_hyperparameter(value: Any, name: str) -> None:
   """Raises ValueError if a concrete ``value`` is negative or not finite; schedules pass."""
   if callable(value) or isinstance(value, jax.core.Tracer):
     return
+  if isinstance(value, (str, bytes)):
+    raise TypeError(f"{name} must be a number or an optax schedule, got the string {value!r}.")
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError):
@@ -28,6 +31,25 @@ def check_hyperparameter(value: Any, name: str) -> None:
   number = float(array)
   if not math.isfinite(number) or number < 0:
     raise ValueError(f"{name} must be a finite number >= 0 (or an optax schedule), got {value!r}.")
+
+
+def check_below_one(value: Any, name: str) -> None:
+  """Raises ValueError if a concrete decay rate ``value`` is 1 or more."""
+  if isinstance(value, (int, float, np.number)) and value >= 1:
+    raise ValueError(f"{name} must be < 1 (a decay rate), got {value!r}.")
+
+
+def check_axis(axis: Any, name: str) -> int:
+  """``axis`` as a Python int; TypeError naming the argument otherwise (no bools, floats)."""
+  if isinstance(axis, (bool, np.bool_)) or isinstance(axis, jax.core.Tracer):
+    axis = float("nan")  # fall through to the error
+  try:
+    return operator.index(axis)
+  except TypeError:
+    raise TypeError(
+      f"{name} must be a Python int, got {axis!r}. Under optax.inject_hyperparams, pass "
+      f"static_args=({name!r},): it injects every number, and an axis must stay static."
+    ) from None
 
 
 def check_params(params: Any, transformation: str) -> None:
