@@ -1,45 +1,49 @@
-"""``python -m optax_l1``: a demo of exact zeros from the proximal step against the L1 penalty.
+"""``optax-l1`` / ``python -m optax_l1``: the command line, a thin dispatcher to the examples.
 
-Trains the digits MLP of :mod:`optax_l1.examples.digits` four ways with the same λ and seed and
-prints what each leaves exactly at zero. Needs the ``examples`` extra (flax, scikit-learn).
+Each command lives in its own module under :mod:`optax_l1.examples`, with a
+``main(argv, prog=...)`` that parses its own arguments; the module is imported only when its
+command runs, so ``optax-l1 --help`` works without the ``examples`` extra (flax, scikit-learn,
+matplotlib, tqdm). Adding a command is adding one entry to ``COMMANDS``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from collections.abc import Sequence
 
-from optax_l1.examples import digits
+import optax_l1
+
+# name: (module with a `main(argv, prog=...)`, one line for the help)
+COMMANDS: dict[str, tuple[str, str]] = {
+  "compare": (
+    "optax_l1.examples.compare",
+    "train a digits MLP without L1, with the L1 penalty in the loss and with proximal "
+    "steps; print exact zeros and accuracy, write results.json and plots",
+  ),
+}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1") -> int:
+  """Runs ``prog COMMAND [options]``; returns the exit status (2 when no command is given)."""
   parser = argparse.ArgumentParser(
-    prog="python -m optax_l1",
-    description="Train a digits MLP with Adam and L1 on its kernels: without L1 (dense), with "
-    "the penalty in the loss (keras.regularizers.l1), with the naive chain "
-    "adam -> l1_prox, and with optax_l1.adam; print exact zeros and accuracy.",
+    prog=prog,
+    description="optax_l1: L1 regularisation that gives exact zeros, as optax transformations.",
+    epilog=f"Run '{prog} COMMAND --help' for a command's options.",
   )
-  parser.add_argument("--l1", type=float, default=1e-3, help="L1 strength λ (default 1e-3)")
-  parser.add_argument("--steps", type=int, default=3000, help="Adam steps (default 3000)")
-  parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-  args = parser.parse_args(argv)
-
-  print(f"digits MLP 64-256-10, Adam 1e-3, λ = {args.l1:g} on the kernels, {args.steps} steps")
-  header = f"{'method':<8} {'test acc':>9} {'exact zeros':>12} {'|w| < 1e-3':>11} {'nonzero':>8}"
-  print(header)
-  print("-" * len(header))
-  for method in digits.METHODS:
-    result = digits.train(method, l1=args.l1, steps=args.steps, seed=args.seed)
-    print(
-      f"{method:<8} {result.test_accuracy:>9.2%} {result.exact_zero_fraction:>12.2%} "
-      f"{result.small_fraction:>11.2%} {result.nonzero_params:>8,}"
-    )
-  print(
-    "\npenalty: λ·Σ|w| in the loss, as keras.regularizers.l1 — small weights, no exact zeros."
-    "\nnaive:   optax.chain(optax.adam(lr), optax_l1.l1_prox(λ, lr)) — a threshold of lr·λ is"
-    "\n         negligible beside Adam's per-weight step lr/(√v̂+ε)."
-    "\nprox:    optax_l1.adam(lr, l1=λ) — the threshold lr·λ/(√v̂+ε) in Adam's own metric."
-  )
+  parser.add_argument("--version", action="version", version=f"%(prog)s {optax_l1.__version__}")
+  commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+  for name, (_, summary) in COMMANDS.items():
+    # The command's own parser handles its options and its --help.
+    commands.add_parser(name, help=summary, add_help=False)
+  args, rest = parser.parse_known_args(argv)
+  if args.command is None:  # a usage error, as for any required argument: help, status 2
+    parser.print_help(sys.stderr)
+    return 2
+  module = importlib.import_module(COMMANDS[args.command][0])
+  return module.main(rest, prog=f"{prog} {args.command}")
 
 
 if __name__ == "__main__":
-  main()
+  sys.exit(main(prog="python -m optax_l1"))

@@ -92,11 +92,3 @@ def test_penalty_in_the_loss_gives_no_exact_zeros(trained):
 def test_adam_chained_with_l1_prox_under_thresholds(trained):
   naive, prox = trained["naive"], trained["prox"]
   assert naive.exact_zero_fraction < 0.1 * prox.exact_zero_fraction, (naive, prox)
-
-
-def test_demo_prints_a_row_per_method(capsys):
-  from optax_l1.__main__ import main
-
-  main(["--steps", "30", "--l1", "1e-3"])
-  rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[3:7]]
-  assert rows == list(digits.METHODS)

@@ -3,4 +3,10 @@
 - :mod:`optax_l1.examples.digits`: a Flax NNX MLP on scikit-learn's digits, trained dense,
   with an L1 penalty in the loss, with ``optax.adam`` chained to :func:`optax_l1.l1_prox`,
   and with :func:`optax_l1.adam`; only the last gives exact zeros at full accuracy.
+- :mod:`optax_l1.examples.compare`: ``optax-l1 compare``, which trains those side by side,
+  prints a table and writes ``results.json`` and plots.
+- :mod:`optax_l1.examples.masks`: masks chosen by parameter path (kernels penalised, biases
+  and norms left free), for Flax NNX and Linen.
+- :mod:`optax_l1.examples.linen_digits`: the digits MLP in Flax Linen, with a ``TrainState``
+  whose ``tx`` is :func:`optax_l1.adam`.
 """
