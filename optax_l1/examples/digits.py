@@ -46,6 +46,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import optax_l1
+from optax_l1.examples.masks import path_mask
 
 SMALL = 1e-3  # |w| below this counts as "small" (a penalty's near-zeros)
 
@@ -172,6 +173,11 @@ REGISTRY: dict[str, Method] = {
   "prox": Method(
     "optax_l1.adam: threshold lr·λ/(√v̂+ε)",
     lambda l1, lr: optax_l1.adam(lr, l1=l1, mask=kernel_mask),
+  ),
+  # Whole hidden units: group L1 on linear1's columns (each hidden unit's incoming weights).
+  "group": Method(
+    "optax_l1.adam(group_l1=λ) on the hidden units",
+    lambda l1, lr: optax_l1.adam(lr, group_l1=l1, mask=path_mask("linear1/kernel")),
   ),
 }
 METHODS = tuple(REGISTRY)
