@@ -74,6 +74,7 @@ def check_results_json(out):
     "nonzero_params": int,
     "kernel_params": int,
     "small_fraction": float,
+    "hidden_units": int,
     "seconds": float,
     "compile_seconds": float,
     "history": list,
@@ -86,6 +87,7 @@ def check_results_json(out):
     assert 0 <= run["exact_zero_fraction"] <= run["small_fraction"] <= 1
     assert 0 <= run["test_accuracy"] <= 1 and run["seconds"] >= 0
     assert run["kernel_params"] == kernel_params
+    assert 0 <= run["hidden_units"] <= 32
     assert run["nonzero_params"] == round((1 - run["exact_zero_fraction"]) * kernel_params)
     history = run["history"]
     assert all(len(pair) == 2 for pair in history)

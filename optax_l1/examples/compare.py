@@ -187,6 +187,7 @@ def run_record(result: digits.TrainResult) -> dict[str, Any]:
     "nonzero_params": int(result.nonzero_params),
     "kernel_params": sum(int(k.size) for k in digits.kernels(result.params)),
     "small_fraction": float(result.small_fraction),
+    "hidden_units": int(result.hidden_units),
     "seconds": float(result.seconds),
     "compile_seconds": float(result.compile_seconds),
     "history": [[int(step), float(fraction)] for step, fraction in result.history],
@@ -197,14 +198,14 @@ def format_table(results: Sequence[digits.TrainResult]) -> str:
   """The printed table, one row per run."""
   header = (
     f"{'method':<8} {'λ':>7} {'test acc':>9} {'exact zeros':>12} {'nonzero':>8} "
-    f"{'|w| < 1e-3':>11} {'train s':>8}"
+    f"{'|w| < 1e-3':>11} {'hidden units':>12} {'train s':>8}"
   )
   rows = [header, "-" * len(header)]
   for r in results:
     l1 = f"{r.l1:g}" if digits.REGISTRY[r.method].uses_l1 else "—"
     rows.append(
       f"{r.method:<8} {l1:>7} {r.test_accuracy:>9.2%} {r.exact_zero_fraction:>12.2%} "
-      f"{r.nonzero_params:>8,} {r.small_fraction:>11.2%} {r.seconds:>8.2f}"
+      f"{r.nonzero_params:>8,} {r.small_fraction:>11.2%} {r.hidden_units:>12,} {r.seconds:>8.2f}"
     )
   return "\n".join(rows)
 

@@ -228,6 +228,8 @@ class TrainResult:
     exact_zero_fraction: the fraction of kernel entries exactly ``0.0``.
     nonzero_params: how many kernel entries are not zero.
     small_fraction: the fraction of kernel entries with ``|w| < 1e-3`` (zeros included).
+    hidden_units: hidden units still in use: some incoming and some outgoing weight non-zero
+      (the others are what :func:`optax_l1.compact_mlp` removes).
     seconds: wall-clock time of the training steps, compilation excluded.
     compile_seconds: wall-clock time of compiling them.
     params: the trained parameters (an ``nnx.State`` of arrays).
@@ -241,6 +243,7 @@ class TrainResult:
   exact_zero_fraction: float
   nonzero_params: int
   small_fraction: float
+  hidden_units: int
   seconds: float
   compile_seconds: float
   params: Any = dataclasses.field(repr=False)
@@ -348,6 +351,12 @@ def train(
     exact_zero_fraction=report.fraction,
     nonzero_params=report.size - report.zeros,
     small_fraction=small / report.size,
+    hidden_units=int(
+      jnp.sum(
+        jnp.any(params["linear1"]["kernel"] != 0, axis=0)
+        & jnp.any(params["linear2"]["kernel"] != 0, axis=1)
+      )
+    ),
     seconds=seconds,
     compile_seconds=compile_seconds,
     params=params,
