@@ -765,10 +765,415 @@ LASSO_PATH = notebook(
 )
 
 
+STRUCTURED_SPARSITY = notebook(
+  md(r"""
+  # Structured sparsity: whole neurons removed, the compacted model, and its speed
+
+  Elementwise L1 (`optax_l1.adam(lr, l1=λ)`) zeroes single weights scattered over the
+  matrices, and a dense matrix product on a CPU is no faster for them. *Group* L1
+  (`optax_l1.adam(lr, group_l1=λ, mask=...)`) penalises
+  $\lambda\sum_j \sqrt{|G_j|}\,\|W_{:,j}\|_2$ over the columns of the first layer's kernel —
+  column $j$ holds the incoming weights of hidden unit $j$ — and its proximal step (a block
+  soft threshold, in Adam's metric) sets a whole column to exactly `0.0` at once. Such a unit
+  outputs the constant $\mathrm{relu}(b_j)$ whatever the input, so `optax_l1.compact_mlp`
+  folds it into the next layer's bias and deletes it: a smaller *dense* MLP computing the same
+  function. On the digits MLP (64 → 256 → 10) of notebook 02, this notebook draws which hidden
+  units survive elementwise and group L1, compacts the group model and checks that its outputs
+  are unchanged, times the two forward passes, sweeps $\lambda$, and refits the surviving
+  weights without the penalty while `optax_l1.keep_zeros()` holds the zeros at zero.
+  """),
+  code(r"""
+  %matplotlib inline
+  import os
+  import platform
+  import statistics
+  import time
+
+  import jax
+  import jax.numpy as jnp
+  import matplotlib.pyplot as plt
+  import numpy as np
+  import optax
+  from flax import nnx
+  from matplotlib.colors import LogNorm
+
+  import optax_l1
+  from optax_l1.examples import digits
+  """),
+  code(r"""
+  # Constants: change them and rerun. The tests set OPTAX_L1_NOTEBOOK_BUDGET=small to run fast.
+  GROUP_L1 = 3e-3  # λ of sections 1–3 and 5, for both the elementwise and the group run
+  L1_GRID = (3e-4, 1e-3, 3e-3, 1e-2)  # λ of the sweep (each λ: an elementwise and a group run)
+  STEPS = 3000  # Adam steps per run (lr 1e-3, batches of 128)
+  HIDDEN = 256
+  SEED = 0
+  BATCH = 1024  # the batch of the timed forward passes
+  REPEATS = 1000  # timed calls of each forward pass (the median is reported)
+  REFIT_STEPS = 500  # steps of the refit (Adam, lr REFIT_LR, batches of 128)
+  REFIT_LR = 1e-3
+
+  if os.environ.get("OPTAX_L1_NOTEBOOK_BUDGET") == "small":
+    STEPS, L1_GRID, REPEATS, REFIT_STEPS = 300, (GROUP_L1,), 50, 50
+  """),
+  md(r"""
+  ## Training
+
+  `digits.train` (see notebook 02) trains the MLP with Adam (lr $10^{-3}$, batches of 128)
+  and one of the methods of `digits.REGISTRY`. Here: `"prox"` is elementwise L1,
+  `optax_l1.adam(lr, l1=λ)` on both kernels; `"group"` is
+  `optax_l1.adam(lr, group_l1=λ, mask=path_mask("linear1/kernel"))`, group L1 on the columns of
+  the first kernel only; `"dense"` is plain `optax.adam`, for reference. Every run sees the
+  same initialisation and the same minibatches.
+  """),
+  code(r'''
+  runs = {}
+
+
+  def run(method, l1):
+    """The TrainResult of `method` at λ = `l1` (trained once, then cached)."""
+    key = (method, 0.0 if method == "dense" else l1)
+    if key not in runs:
+      runs[key] = digits.train(method, l1=l1, steps=STEPS, hidden=HIDDEN, seed=SEED)
+    return runs[key]
+
+
+  start = time.perf_counter()
+  run("dense", 0.0)
+  for l1 in sorted({GROUP_L1, *L1_GRID}):
+    for method in ("prox", "group"):
+      run(method, l1)
+  print(f"{len(runs)} runs of {STEPS} steps in {time.perf_counter() - start:.1f} s")
+  print(f"{'method':<7}{'λ':>8}{'test acc':>10}{'kernel weights exactly 0':>26}")
+  for (method, l1), r in runs.items():
+    print(f"{method:<7}{l1:>8g}{r.test_accuracy:>10.2%}{r.exact_zero_fraction:>26.2%}")
+  '''),
+  md(r"""
+  ## 1. Which hidden units are alive
+
+  Below, $|W|$ of both kernels at the same $\lambda$, exact zeros in white, one column per
+  hidden unit: `linear1.kernel` (64 inputs × 256 units) on top and `linear2.kernel`
+  transposed (10 outputs × 256 units) under it. A unit can be removed when its whole column
+  in the first (no input reaches it) or in the second (nothing reads it) is white.
+  Elementwise L1 does not aim at units, but in Adam's metric it empties many of them anyway,
+  one weight at a time, in both kernels, and the units it keeps have scattered zeros. Group L1
+  zeroes whole columns of `linear1.kernel` and nothing else (it does not penalise `linear2`),
+  so the units it keeps are dense.
+  """),
+  code(r'''
+  def model_of(result):
+    """A digits.MLP holding the trained parameters of `result`."""
+    model = digits.MLP(HIDDEN, rngs=nnx.Rngs(0))
+    nnx.update(model, result.params)
+    return model
+
+
+  def compact(model):
+    """(compacted nnx.Sequential, CompactionReport) of a digits.MLP."""
+    return optax_l1.compact_mlp([model.linear1, model.linear2], jax.nn.relu)
+
+
+  def kernels_of(result):
+    """|linear1.kernel| (64, hidden) and |linear2.kernel| (hidden, 10), as NumPy arrays."""
+    return [np.abs(np.asarray(result.params[name]["kernel"])) for name in ("linear1", "linear2")]
+
+
+  def units_alive(result):
+    return compact(model_of(result))[1].units_after[0]
+
+
+  pair = {"prox": run("prox", GROUP_L1), "group": run("group", GROUP_L1)}
+  titles = {
+    "prox": f"elementwise L1: optax_l1.adam(l1={GROUP_L1:g}) on both kernels",
+    "group": f"group L1: optax_l1.adam(group_l1={GROUP_L1:g}) on linear1's columns",
+  }
+  vmax = max(k.max() for r in pair.values() for k in kernels_of(r))
+  norm = LogNorm(vmax * 1e-4, vmax)  # magnitudes below vmax·1e-4 (none exactly 0) get the darkest
+  cmap = plt.get_cmap("viridis").copy()
+  cmap.set_bad("white")  # the exact zeros, masked below
+
+  fig, axes = plt.subplots(
+    4,
+    1,
+    figsize=(12, 9),
+    sharex=True,
+    layout="constrained",
+    gridspec_kw={"height_ratios": [64, 10, 64, 10]},
+  )
+  for k, (method, r) in enumerate(pair.items()):
+    w1, w2 = kernels_of(r)
+    top, bottom = axes[2 * k], axes[2 * k + 1]
+    image = top.imshow(
+      np.ma.masked_equal(w1, 0.0), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+    )
+    bottom.imshow(
+      np.ma.masked_equal(w2.T, 0.0), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+    )
+    top.set_title(
+      f"{titles[method]}\n{r.exact_zero_fraction:.1%} of the kernel weights exactly 0, "
+      f"{units_alive(r)} of {HIDDEN} hidden units alive, test accuracy {r.test_accuracy:.2%}",
+      fontsize=10,
+    )
+    top.set_ylabel("linear1.kernel\ninput pixel")
+    bottom.set_ylabel("linear2\noutput")
+    bottom.set_yticks([0, 9])
+  axes[-1].set_xlabel("hidden unit (white: exactly 0)")
+  fig.colorbar(image, ax=axes, label="|w| (log scale)", fraction=0.03, pad=0.01, shrink=0.8)
+  plt.show()
+
+  for method, r in pair.items():
+    w1, w2 = kernels_of(r)
+    no_input = ~np.any(w1 != 0, axis=0)  # all-zero columns of linear1.kernel
+    no_output = ~np.any(w2 != 0, axis=1)  # all-zero rows of linear2.kernel
+    in_empty_columns = np.count_nonzero(w1[:, no_input] == 0) / max(np.count_nonzero(w1 == 0), 1)
+    print(
+      f"{method:>5}: {units_alive(r):3d} of {HIDDEN} hidden units alive; "
+      f"{no_input.sum():3d} with an all-zero incoming column, {no_output.sum():3d} with an "
+      f"all-zero outgoing row; {in_empty_columns:.0%} of linear1's zeros lie in all-zero columns"
+    )
+  '''),
+  md(r"""
+  ## 2. The compacted model
+
+  `optax_l1.compact_mlp([model.linear1, model.linear2], jax.nn.relu)` removes every hidden
+  unit whose incoming column is zero (folding its constant output
+  $\mathrm{relu}(b_j)\,W^{(2)}_{j,:}$ into `linear2`'s bias) or whose outgoing row is zero,
+  and returns an `nnx.Sequential` of two smaller `nnx.Linear` layers, with a report. The
+  compacted model must compute the same outputs up to float rounding, and so score the same.
+  """),
+  code(r"""
+  data = digits.load_digits_split(SEED)
+  x_test, y_test = jnp.asarray(data.x_test), np.asarray(data.y_test)
+
+
+  def accuracy(module):
+    return float(np.mean(np.argmax(np.asarray(module(x_test)), axis=-1) == y_test))
+
+
+  group_model = model_of(run("group", GROUP_L1))
+  small, report = compact(group_model)
+  print(report)
+  print(
+    f"kernels {[tuple(layer.kernel.shape) for layer in small.layers[::2]]}; "
+    f"{report.folded[0]} units folded into the bias, {report.unused[0]} unused"
+  )
+  full_out, small_out = group_model(x_test), small(x_test)
+  print(
+    f"on the {len(y_test)} test images: max |Δ output| = "
+    f"{float(jnp.max(jnp.abs(full_out - small_out))):.1e} (outputs up to "
+    f"{float(jnp.max(jnp.abs(full_out))):.0f}); same predictions for "
+    f"{int(np.sum(np.argmax(full_out, -1) == np.argmax(small_out, -1)))} of {len(y_test)}"
+  )
+  print(f"test accuracy: {accuracy(group_model):.2%} before, {accuracy(small):.2%} compacted")
+  """),
+  md(r"""
+  ## 3. Its speed
+
+  Both models' forward passes are jitted (`nnx.split` into a graph definition and a state,
+  `jax.jit` of a pure function of the state) and timed on a batch of `BATCH` test images drawn
+  with replacement, calling them in turn (full width, compacted, full width, …) so that any
+  drift on the machine hits both alike, and taking the median. These are this machine's
+  numbers, on whatever JAX runs on here (printed below); on a CPU, a call has a fixed cost
+  that does not shrink with the model, so expect less than the FLOP ratio.
+  """),
+  code(r'''
+  def jitted(module):
+    """A jitted `module(x)` as (fn, state), to be called fn(state, x)."""
+    graphdef, state = nnx.split(module)
+    return jax.jit(lambda state, x: nnx.merge(graphdef, state)(x)), state
+
+
+  def interleaved_medians(calls, repeats, warmup=20):
+    """Median seconds of each fn(*args), timed in turn so that drift hits all alike."""
+    for fn, args in calls:
+      for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    times = [[] for _ in calls]
+    for _ in range(repeats):
+      for (fn, args), record in zip(calls, times, strict=True):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
+
+
+  def cpu_name():
+    try:
+      with open("/proc/cpuinfo") as f:
+        for line in f:
+          if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    except OSError:
+      pass
+    return platform.processor() or platform.machine()
+
+
+  batch = x_test[jax.random.randint(jax.random.key(SEED), (BATCH,), 0, len(y_test))]
+  (full_fn, full_state), (small_fn, small_state) = jitted(group_model), jitted(small)
+  print(
+    f"max |Δ output| on the batch: "
+    f"{float(jnp.max(jnp.abs(full_fn(full_state, batch) - small_fn(small_state, batch)))):.1e}"
+  )
+  full_s, small_s = interleaved_medians(
+    [(full_fn, (full_state, batch)), (small_fn, (small_state, batch))], REPEATS
+  )
+  load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+  print(
+    f"JAX backend {jax.default_backend()}; this machine: {cpu_name()}, "
+    f"{os.cpu_count()} logical CPUs, load average {load:.2f} (timings are noisy above ~1)"
+  )
+  print(
+    f"batch {BATCH}, median of {REPEATS} calls: {1e3 * full_s:.3f} ms with {HIDDEN} hidden "
+    f"units, {1e3 * small_s:.3f} ms with {report.units_after[0]}: {full_s / small_s:.1f}× "
+    f"faster, for {report.flops_before / report.flops_after:.1f}× fewer FLOPs"
+  )
+  '''),
+  md(r"""
+  ## 4. The λ sweep
+
+  For each $\lambda$, both runs are compacted, and the hidden units they keep are set against
+  their test accuracy (left): the width, and so the cost, of the dense compacted model.
+  Compaction removes the units that elementwise L1 emptied too, so the elementwise runs get a
+  compacted model as well, whose surviving units still hold scattered zeros that a dense
+  product multiplies anyway. On the right, the nonzero kernel weights left in each compacted
+  model: the count that sparse storage could exploit (on a CPU, `optax_l1.to_bcoo`'s sparse
+  product is slower than the dense one; see `benchmarks/RESULTS.md`). Each method aims at
+  one of the two measures; the last lines compare them on both.
+  """),
+  code(r"""
+  sweep = {"prox": [], "group": []}  # method: [(λ, units kept, nonzero weights, accuracy)]
+  lines = []
+  for l1 in L1_GRID:
+    for method in sweep:
+      r = run(method, l1)
+      compacted, rep = compact(model_of(r))
+      nonzero = sum(int(jnp.count_nonzero(layer.kernel[...])) for layer in compacted.layers[::2])
+      sweep[method].append((l1, rep.units_after[0], nonzero, r.test_accuracy))
+      lines.append(
+        f"{method:>5} λ={l1:<7g} {rep.units_after[0]:3d} of {HIDDEN} units kept, "
+        f"{nonzero:5d} nonzero kernel weights after compaction, accuracy {r.test_accuracy:.2%}"
+      )
+  for column, measure in [(1, "fewer hidden units"), (2, "fewer nonzero weights")]:
+    group_wins = [g[column] < p[column] for g, p in zip(sweep["group"], sweep["prox"], strict=True)]
+    lines.append(
+      f"group L1 keeps {measure} than elementwise L1 at {sum(group_wins)} of {len(L1_GRID)} λ"
+    )
+  print("\n".join(lines))
+
+  dense = run("dense", 0.0)
+  labels = {"prox": "elementwise L1 (prox)", "group": "group L1 (group)"}
+  fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+  for ax, column, xlabel in [
+    (left, 1, f"hidden units kept by compaction (of {HIDDEN})"),
+    (right, 2, "nonzero kernel weights in the compacted model"),
+  ]:
+    ax.axhline(100 * dense.test_accuracy, color="C7", ls=":", label="dense (no L1)")
+    for method, marker, color in [("prox", "o", "C3"), ("group", "s", "C0")]:
+      points = np.array(sweep[method])
+      ax.plot(
+        points[:, column],
+        100 * points[:, 3],
+        marker=marker,
+        color=color,
+        ms=7,
+        label=labels[method],
+      )
+      for l1, x, y in zip(points[:, 0], points[:, column], points[:, 3], strict=True):
+        ax.annotate(
+          f"λ={l1:g}",
+          (x, 100 * y),
+          textcoords="offset points",
+          xytext=(0, 7) if method == "group" else (0, -14),
+          ha="center",
+          fontsize=8,
+          color=color,
+          bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
+    ax.set_xscale("log")
+    ax.margins(x=0.08, y=0.1)
+    values = [row[column] for rows in sweep.values() for row in rows]
+    ticks = [t * 10**e for e in range(5) for t in (1, 2, 5)]
+    ticks = [t for t in ticks if min(values) / 1.5 <= t <= max(values) * 1.5]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel(f"{xlabel} (log scale)")
+    ax.legend(fontsize=8, loc="lower right")
+  left.set_ylabel("test accuracy (%)")
+  grid = ", ".join(f"{v:g}" for v in L1_GRID)
+  fig.suptitle(f"Compacted size vs test accuracy, {STEPS} steps, λ ∈ {{{grid}}}")
+  fig.tight_layout()
+  plt.show()
+  """),
+  md(r"""
+  ## 5. Refitting the survivors with `keep_zeros`
+
+  L1 shrinks the weights it keeps, too. A common remedy (the relaxed lasso) keeps the zero
+  pattern and refits the rest without the penalty: here the group model is trained for
+  `REFIT_STEPS` more steps with `optax.chain(optax.adam(REFIT_LR), optax_l1.keep_zeros())`,
+  which zeroes the update of every weight that is exactly `0.0`. For contrast, the same refit
+  with plain `optax.adam`: a dead unit whose bias is positive still passes gradient to its
+  incoming column, which then grows back. Whether the refit helps the test accuracy is an
+  empirical question; the training loss is what it lowers.
+  """),
+  code(r'''
+  x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
+
+
+  def refit(tx, steps=REFIT_STEPS, batch_size=128):
+    """The group model at GROUP_L1, trained `steps` more steps with `tx` (no penalty)."""
+    model = model_of(run("group", GROUP_L1))
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, key):
+      batch = jax.random.randint(key, (batch_size,), 0, x_train.shape[0])
+      grads = nnx.grad(digits.loss_fn)(model, x_train[batch], y_train[batch])
+      optimizer.update(model, grads)
+
+    for key in jax.random.split(jax.random.key(SEED + 1), steps):
+      step(model, optimizer, key)
+    return model
+
+
+  def zeros(model):
+    """Which kernel weights are exactly 0.0, both kernels flattened into one bool vector."""
+    return np.concatenate(
+      [np.asarray(layer.kernel[...] == 0).ravel() for layer in (model.linear1, model.linear2)]
+    )
+
+
+  def describe(name, model):
+    surviving = np.abs(np.asarray(model.linear1.kernel[...]))
+    surviving = surviving[surviving != 0]
+    print(
+      f"{name:<26} exact zeros {int(zeros(model).sum()):5d}, units alive "
+      f"{compact(model)[1].units_after[0]:3d}, train loss "
+      f"{float(digits.loss_fn(model, x_train, y_train)):.4f}, test accuracy "
+      f"{accuracy(model):.2%}, mean |w| of linear1's nonzeros {surviving.mean():.4f}"
+    )
+
+
+  start = time.perf_counter()
+  kept = refit(optax.chain(optax.adam(REFIT_LR), optax_l1.keep_zeros()))
+  plain = refit(optax.adam(REFIT_LR))
+  print(f"two refits of {REFIT_STEPS} steps in {time.perf_counter() - start:.1f} s")
+  describe(f"group λ={GROUP_L1:g}", group_model)
+  describe("refit, keep_zeros", kept)
+  describe("refit, plain optax.adam", plain)
+  before = zeros(group_model)
+  print(
+    f"keep_zeros: zero pattern unchanged: {np.array_equal(before, zeros(kept))}; plain Adam: "
+    f"{int(np.sum(before & ~zeros(plain)))} of {int(before.sum())} zeros became nonzero"
+  )
+  print(f"(one test image is {1 / len(y_test):.2%} of the test accuracy)")
+  '''),
+)
+
+
 NOTEBOOKS = {
   "01_why_proximal.ipynb": WHY_PROXIMAL,
   "02_flax_penalty_vs_prox.ipynb": FLAX_PENALTY_VS_PROX,
   "03_lasso_path.ipynb": LASSO_PATH,
+  "04_structured_sparsity.ipynb": STRUCTURED_SPARSITY,
 }
 
 
