@@ -31,10 +31,9 @@ def to_bcoo(params: Any, *, mask: Any = None) -> Any:
     Sparse storage saves memory at once (3 numbers per non-zero of a matrix: it pays below a
     third of the entries non-zero). It rarely saves time on CPU: XLA lowers
     ``bcoo_dot_general`` to a gather and a scatter-add, several times slower per non-zero than
-    a dense matmul's fused multiply-adds. Measured on 2 Xeon cores (jax 0.10.2, ``x @ W``,
-    jitted), BCOO took 3–7× the dense time at 95 % zeros (the digits MLP's 64×256 kernel;
-    1024×1024; 4096×4096), broke even near 99 % zeros, and won only at 99.9 % zeros on the
-    larger matrices (5–8× faster). Measure on your hardware (``benchmarks/compaction.py``).
+    a dense matmul's fused multiply-adds. Measured on 2 Xeon cores (jax 0.10.2, jitted,
+    batch 1024; ``benchmarks/compaction.py``), BCOO took 2–3× the dense time with the digits
+    MLP's kernels at 95 % zeros. Only far sparser matrices can win: measure on your hardware.
     For speed from *structured* zeros (whole units), compact the network instead:
     :func:`optax_l1.compact_dense_stack` gives smaller dense matrices.
 
