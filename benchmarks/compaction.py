@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 import optax
+from _machine import cpu_model  # benchmarks/ is on sys.path when a script runs
 from flax import nnx
 
 import optax_l1
@@ -90,17 +91,6 @@ def interleaved_medians(calls: Sequence[Call], repeats: int, warmup: int = 20) -
       jax.block_until_ready(fn(*fn_args))
       record.append(time.perf_counter() - start)
   return [statistics.median(record) for record in times]
-
-
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
 
 
 def header(args: argparse.Namespace) -> str:

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import jaxlib
 import numpy as np
 import optax
+from _machine import cpu_model  # benchmarks/ is on sys.path when a script runs
 
 import optax_l1
 
@@ -208,17 +209,6 @@ def benchmark(name: str, row: Row, params: Any, grads: Any, repeats: int, warmup
     twin_fusions=twin.fusions,
     ours_fusions=ours.fusions,
   )
-
-
-def cpu_model() -> str:
-  try:
-    with open("/proc/cpuinfo") as f:
-      for line in f:
-        if line.startswith("model name"):
-          return line.split(":", 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine()
 
 
 def header() -> str:
