@@ -43,15 +43,6 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   return (xc - jnp.clip(xc, -t, t)).astype(x.dtype)
 
 
-def shrink_leaf(x: jax.Array, l1_step: Any, l2_step: Any) -> jax.Array:
-  """``soft(x, l1_step) / (1 + l2_step)`` in at least float32; a static zero ``l2_step`` is free."""
-  dtype = compute_dtype(x.dtype)
-  out = soft_threshold_leaf(x.astype(dtype), l1_step)
-  if not is_static_zero(l2_step):
-    out = out / (1 + jnp.asarray(l2_step).astype(dtype))
-  return out.astype(x.dtype)
-
-
 def group_reduction_axes(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
   """The axes a group's norm is taken over: all but ``axis`` (each index along it is a group)."""
   ndim = len(shape)
@@ -199,7 +190,12 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
   """
 
   def leaf(x, l1, l2, scaling):
-    return shrink_leaf(x, scaling * l1, 0 if is_static_zero(l2) else scaling * l2)
+    dtype = compute_dtype(x.dtype)
+    scaling = jnp.asarray(scaling).astype(dtype)
+    out = soft_threshold_leaf(x.astype(dtype), scaling * l1)
+    if not is_static_zero(l2):
+      out = out / (1 + scaling * jnp.asarray(l2).astype(dtype))
+    return out.astype(x.dtype)
 
   return _map_with_threshold(leaf, x, l1, l2, scaling, names=("l1", "l2", "scaling"))
 

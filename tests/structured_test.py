@@ -139,24 +139,35 @@ def test_sparse_group_lasso_is_soft_then_block_soft():
   assert 0 < np.mean(w == 0) < 1 and np.any(np.all(w == 0, axis=0))
 
 
-def test_adam_group_l1_uses_the_step_size_of_each_groups_mean_metric():
-  params, grads = problem(seed=3, shape=(10, 6), steps=6, grad_scale=0.1)
-  grads = [g.at[0].set(0.0) for g in grads]  # an input that never has a gradient: d = eps
-  lr, lam, b1, b2, eps = 0.05, 0.3, 0.9, 0.999, 1e-8
-  history = run(optax_l1.adam(lr, group_l1=lam), params, grads)
+def np_adam_prox(params, grads, lr, prox, b1=0.9, b2=0.999, eps=1e-8):
+  """Reference: Adam's step z = w − lr·m̂/d, then w = prox(z, d), in float64; yields (w, d)."""
   w = np.asarray(params, np.float64)
   m = np.zeros_like(w)
   v = np.zeros_like(w)
-  for t, (g, got) in enumerate(zip(grads, history, strict=True), start=1):
+  for t, g in enumerate(grads, start=1):
     g = np.asarray(g, np.float64)
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g
     d = np.sqrt(v / (1 - b2**t)) + eps
-    z = w - lr * m / (1 - b1**t) / d
+    w = prox(w - lr * m / (1 - b1**t) / d, d)
+    yield w, d
+
+
+def test_adam_group_l1_uses_the_step_size_of_each_groups_mean_metric():
+  params, grads = problem(seed=3, shape=(10, 6), steps=6, grad_scale=0.1)
+  grads = [g.at[0].set(0.0) for g in grads]  # an input that never has a gradient: d = eps
+  lr, lam = 0.05, 0.3
+
+  def group_prox(z, d):
     mean_step = lr / np.mean(d, axis=0, keepdims=True)  # one step size per unit: mean metric
-    w = np_block_soft(z, mean_step * lam * np.sqrt(10), -1)
+    return np_block_soft(z, mean_step * lam * np.sqrt(10), -1)
+
+  history = run(optax_l1.adam(lr, group_l1=lam), params, grads)
+  reference = list(np_adam_prox(params, grads, lr, group_prox))
+  for got, (w, _) in zip(history, reference, strict=True):
     np.testing.assert_array_equal(np.asarray(got) == 0, w == 0)
     np.testing.assert_allclose(np.asarray(got), w, atol=1e-6)
+  w, d = reference[-1]
   assert 0 < np.all(w == 0, axis=0).mean() < 1
   # The arithmetic mean of the step sizes would be dominated by the row with d = eps.
   assert np.mean(lr / d, axis=0).min() > 1e4 * (lr / np.mean(d, axis=0)).max()
@@ -165,18 +176,13 @@ def test_adam_group_l1_uses_the_step_size_of_each_groups_mean_metric():
 def test_adam_l0_is_prox_gen_adam_l0():
   params, grads = problem(seed=4, steps=5, grad_scale=0.1)
   params = params * 0.05
-  lr, l0, b1, b2, eps = 0.01, 0.05, 0.9, 0.999, 1e-8
+  lr, l0 = 0.01, 0.05
+
+  def hard_prox(z, d):
+    return np.where(np.abs(z) > np.sqrt(2 * lr * l0 / d), z, 0)
+
   history = run(optax_l1.adam(lr, l0=l0), params, grads)
-  w = np.asarray(params, np.float64)
-  m = np.zeros_like(w)
-  v = np.zeros_like(w)
-  for t, (g, got) in enumerate(zip(grads, history, strict=True), start=1):
-    g = np.asarray(g, np.float64)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * g * g
-    d = np.sqrt(v / (1 - b2**t)) + eps
-    z = w - lr * m / (1 - b1**t) / d
-    w = np.where(np.abs(z) > np.sqrt(2 * lr * l0 / d), z, 0)
+  for got, (w, _) in zip(history, np_adam_prox(params, grads, lr, hard_prox), strict=True):
     np.testing.assert_array_equal(np.asarray(got) == 0, w == 0)
     np.testing.assert_allclose(np.asarray(got), w, atol=1e-6)
   assert 0 < np.mean(w == 0) < 1
