@@ -1,4 +1,4 @@
-r"""A sparse MLP on scikit-learn's digits: four ways to combine Adam with L1.
+r"""A sparse MLP on scikit-learn's digits: five ways to combine Adam with L1.
 
 An MLP (64 → 256 → 10, ReLU) is trained with Adam on the 8×8 digits that ship with
 scikit-learn, its weight matrices ("kernels") penalised with :math:`\lambda\|w\|_1` and its
@@ -15,6 +15,9 @@ biases left free. The ``method`` values of :func:`train` (the keys of :data:`REG
 - ``"prox"``: ``optax_l1.adam(lr, l1=l1, mask=...)``, whose threshold is
   ``lr * l1 / (√v̂ + ε)``, the prox in Adam's own metric (ProxGen). Most weights become
   exactly ``0.0`` at close to dense accuracy.
+- ``"group"``: ``optax_l1.adam(lr, group_l1=l1, mask=...)`` on ``linear1``'s kernel only: each
+  hidden unit's incoming weights are one group, so whole units reach zero and
+  :func:`optax_l1.compact_mlp` can remove them.
 
 The training loop is Flax NNX (``nnx.Optimizer(model, tx, wrt=nnx.Param)``), split into a
 graph definition and a state so that many steps run in one compiled ``jax.lax.scan``.
