@@ -45,13 +45,17 @@ class Penalty(NamedTuple):
 
   def at(self, count: jax.Array) -> Penalty:
     """The strengths at step ``count`` (schedules evaluated, numbers kept as they are)."""
-
-    def value(h: Any) -> Any:
-      return h(count) if callable(h) else h
-
     return self._replace(
-      l1=value(self.l1), l2=value(self.l2), group_l1=value(self.group_l1), l0=value(self.l0)
+      l1=value_at(self.l1, count),
+      l2=value_at(self.l2, count),
+      group_l1=value_at(self.group_l1, count),
+      l0=value_at(self.l0, count),
     )
+
+
+def value_at(hyperparameter: Any, count: jax.Array) -> Any:
+  """A schedule evaluated at ``count``; a number as it is (a Python 0 stays a static zero)."""
+  return hyperparameter(count) if callable(hyperparameter) else hyperparameter
 
 
 def _is_nonzero_number(value: Any) -> bool:

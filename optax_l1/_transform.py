@@ -186,7 +186,7 @@ def _last_stage(
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     _validation.check_params(params, name)
-    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    lr = _penalty.value_at(learning_rate, state.count)
     strengths = penalty.at(state.count)
     penalised = _validation.resolve_mask(mask, params)
 
@@ -316,8 +316,8 @@ def proximal(
     del extra_args
     _validation.check_params(params, "optax_l1.proximal")
     count = optax.safe_increment(state.count)
-    lr = learning_rate(state.count) if callable(learning_rate) else learning_rate
-    decay = weight_decay(state.count) if callable(weight_decay) else weight_decay
+    lr = _penalty.value_at(learning_rate, state.count)
+    decay = _penalty.value_at(weight_decay, state.count)
     strengths = penalty.at(state.count)
     direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
     if scale is None:
