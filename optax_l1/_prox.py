@@ -38,9 +38,20 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   """Soft-thresholds one floating-point array; see :func:`soft_threshold`."""
   dtype = compute_dtype(x.dtype)
   xc = x.astype(dtype)
-  t = jnp.asarray(threshold).astype(dtype)
-  # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0), and NaN stays NaN.
-  return (xc - jnp.clip(xc, -t, t)).astype(x.dtype)
+  # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0).
+  if isinstance(threshold, (int, float)):
+    # A number is a constant in the compiled loop: max and min are one instruction each.
+    return (xc - jnp.clip(xc, -threshold, threshold)).astype(x.dtype)
+  # An array (per-coordinate thresholds of adaptive optimizers, or a traced schedule value):
+  # XLA's NaN-propagating max/min then compile to ~4 instructions each on x86 CPUs, while a
+  # compare-and-select is one each, 10 % off an RMSProp step (benchmarks/RESULTS.md). The
+  # selects give the same result as jnp.clip, NaN included: a NaN in x reaches the result
+  # through the subtraction, a NaN threshold through the selects, which pick it.
+  t = jnp.broadcast_to(jnp.asarray(threshold).astype(dtype), xc.shape)
+  neg_t = -t
+  at_least = jax.lax.select(xc >= neg_t, xc, neg_t)
+  clipped = jax.lax.select(at_least <= t, at_least, t)
+  return (xc - clipped).astype(x.dtype)
 
 
 def group_reduction_axes(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -88,12 +99,30 @@ def _is_broadcastable(threshold: Any) -> bool:
   return isinstance(threshold, (int, float, np.ndarray, np.generic, jax.Array))
 
 
+def _check_broadcasts(threshold: Any, shape: tuple[int, ...], name: str) -> None:
+  """Raises a ValueError naming ``name`` unless ``threshold`` broadcasts to ``shape``."""
+  try:
+    fits = np.broadcast_shapes(np.shape(threshold), shape) == shape
+  except ValueError:
+    fits = False
+  if not fits:
+    raise ValueError(
+      f"{name} of shape {np.shape(threshold)} does not broadcast to a leaf of shape {shape}: "
+      "pass a number, an array that broadcasts to every leaf, or a pytree with the "
+      "structure of x (one value per leaf)."
+    )
+
+
 def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)) -> Any:
   """Maps ``fn(leaf, *leaf_thresholds)`` over float leaves; other leaves pass unchanged."""
 
   def leaf_fn(leaf, *ts):
     leaf = jnp.asarray(leaf)
-    return fn(leaf, *ts) if is_float_leaf(leaf) else leaf
+    if not is_float_leaf(leaf):
+      return leaf
+    for t, name in zip(ts, names, strict=True):
+      _check_broadcasts(t, leaf.shape, name)
+    return fn(leaf, *ts)
 
   trees = []
   for t, name in zip(thresholds, names, strict=True):
@@ -115,9 +144,10 @@ def soft_threshold(x: Any, threshold: Threshold) -> Any:
     = \operatorname*{argmin}_y \tfrac12 (x - y)^2 + t\,|y|,
 
   the prox of :math:`t\,\|\cdot\|_1` (jaxopt's ``prox_lasso`` with ``l1reg * scaling = t``).
-  Entries with :math:`|x| \le t` become exactly ``0.0`` (``+0.0``); NaN stays NaN. It is
-  computed as :math:`x - \operatorname{clip}(x, -t, t)`, so a negative threshold :math:`-c`,
-  which has no meaning here and is not checked when traced, adds :math:`c` to every entry.
+  Entries with :math:`|x| \le t` become exactly ``0.0`` (``+0.0``); NaN stays NaN, and a NaN
+  threshold gives NaN, not zeros. It is computed as :math:`x - \operatorname{clip}(x, -t, t)`,
+  so a negative threshold :math:`-c`, which has no meaning here and is not checked when
+  traced, adds :math:`c` to every entry.
 
   Floating-point leaves are computed in at least float32 and cast back, so bfloat16 and
   float16 inputs land on exact zeros too. Integer and boolean leaves are returned unchanged.
@@ -131,7 +161,8 @@ def soft_threshold(x: Any, threshold: Threshold) -> Any:
     The soft-thresholded ``x``, with the structure, shapes and dtypes of ``x``.
 
   Raises:
-    ValueError: if ``threshold`` is a pytree whose structure does not match ``x``.
+    ValueError: if ``threshold`` is a pytree whose structure does not match ``x``, or an
+      array that does not broadcast to a leaf.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -174,7 +205,8 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
     leaves are returned unchanged.
 
   Raises:
-    ValueError: if a pytree argument's structure does not match ``x``.
+    ValueError: if a pytree argument's structure does not match ``x``, or an array argument
+      does not broadcast to a leaf.
 
   Examples:
     >>> import jax.numpy as jnp

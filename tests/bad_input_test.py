@@ -223,10 +223,21 @@ def test_threshold_tree_of_the_wrong_structure_raises_naming_it(call, name):
     call(PARAMS)
 
 
-def test_threshold_array_that_does_not_broadcast_raises_jax_broadcasting_error():
-  # Documented behaviour: the error is JAX's, and does not name the threshold.
-  with pytest.raises(TypeError, match="incompatible shapes for broadcasting"):
-    optax_l1.soft_threshold(jnp.ones(3), jnp.ones(4))
+@pytest.mark.parametrize(
+  "call, name",
+  [
+    (lambda x, t: optax_l1.soft_threshold(x, t), "threshold"),
+    (lambda x, t: optax_l1.hard_threshold(x, t), "threshold"),
+    (lambda x, t: optax_l1.prox_elastic_net(x, 1.0, t), "l2"),
+    (lambda x, t: optax_l1.prox_elastic_net(x, 1.0, 0.0, t), "scaling"),
+  ],
+  ids=["soft_threshold", "hard_threshold", "elastic_l2", "elastic_scaling"],
+)
+def test_threshold_array_that_does_not_broadcast_raises_naming_it(call, name):
+  # A (4,) threshold against a (3,) leaf; a (3, 1) one would silently grow the leaf to (3, 3).
+  for threshold in (jnp.ones(4), jnp.ones((3, 1))):
+    with pytest.raises(ValueError, match=rf"^{name} of shape .* does not broadcast to a leaf"):
+      call(jnp.ones(3), threshold)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -29,6 +29,21 @@ def test_soft_threshold_properties(x, t):
   np.testing.assert_allclose(out, np.sign(x) * np.maximum(np.abs(x) - np.float32(t), 0), atol=1e-6)
 
 
+def _with_thresholds(n):
+  return st.tuples(
+    hnp.arrays(np.float32, n, elements=finite), hnp.arrays(np.float32, n, elements=thresholds)
+  )
+
+
+@given(x_and_t=st.integers(1, 16).flatmap(_with_thresholds))
+def test_soft_threshold_with_a_threshold_per_entry(x_and_t):
+  # Adaptive optimizers threshold each coordinate by its own lr·l1/d_i.
+  x, t = x_and_t
+  out = np.asarray(soft_threshold(jnp.asarray(x), jnp.asarray(t)))
+  np.testing.assert_array_equal(out == 0, np.abs(x) <= t)
+  np.testing.assert_allclose(out, np.sign(x) * np.maximum(np.abs(x) - t, 0), atol=1e-6)
+
+
 @given(x=vectors, y=vectors, t=thresholds)
 def test_soft_threshold_is_non_expansive(x, y, t):
   n = min(len(x), len(y))
@@ -122,6 +137,15 @@ def test_operators_are_differentiable():
 def test_nan_stays_nan():
   out = np.asarray(soft_threshold(jnp.array([jnp.nan, 0.5, jnp.inf]), 1.0))
   assert np.isnan(out[0]) and out[1] == 0.0 and out[2] == np.inf
+
+
+def test_nan_threshold_gives_nan_rather_than_zeros():
+  # A NaN l1 injected by inject_hyperparams must not silently zero the weights: NaN updates
+  # are what optax.apply_if_finite detects.
+  x = jnp.array([0.0, 0.5, -3.0])
+  for t in (jnp.float32(jnp.nan), jnp.array([1.0, jnp.nan, 1.0])):
+    out = np.asarray(soft_threshold(x, t))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(np.broadcast_to(t, x.shape)))
 
 
 def test_negative_threshold_does_what_the_docstring_says():
