@@ -159,17 +159,27 @@ def adam(
     return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
 
   def update(grads, state, count):
+    corrections: dict[Any, tuple[Any, Any, Any]] = {}
+
+    def bias_corrections(dtype):
+      """Scalar factors, in the leaf's precision, computed once per dtype rather than per
+      leaf (fewer ops to trace and compile); they leave one divide per coordinate."""
+      if dtype not in corrections:
+        t = count.astype(dtype)
+        inv_c1, inv_c2 = 1 / _one_minus_power(b1, t), 1 / _one_minus_power(b2, t)
+        if nesterov:
+          mu_factor, g_factor = b1 / _one_minus_power(b1, t + 1), (1 - b1) * inv_c1
+        else:
+          mu_factor, g_factor = inv_c1, None
+        corrections[dtype] = (mu_factor, g_factor, inv_c2)
+      return corrections[dtype]
+
     def leaf(g, mu, nu):
       gc = _compute(g)
-      # Bias corrections as scalars in the leaf's precision: one divide per coordinate in all.
-      t = count.astype(gc.dtype)
-      inv_c1, inv_c2 = 1 / _one_minus_power(b1, t), 1 / _one_minus_power(b2, t)
+      mu_factor, g_factor, inv_c2 = bias_corrections(gc.dtype)
       new_mu = b1 * _compute(mu) + (1 - b1) * gc
       new_nu = b2 * _compute(nu) + (1 - b2) * gc * gc
-      if nesterov:
-        m_hat = (b1 / _one_minus_power(b1, t + 1)) * new_mu + ((1 - b1) * inv_c1) * gc
-      else:
-        m_hat = new_mu * inv_c1
+      m_hat = new_mu * mu_factor if g_factor is None else mu_factor * new_mu + g_factor * gc
       nu_hat = new_nu * inv_c2
       if not _prox.is_static_zero(eps_root):
         nu_hat = nu_hat + eps_root
