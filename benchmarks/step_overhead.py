@@ -7,7 +7,7 @@ state size of each (ours should hold only a step count more than the twin, or no
 the twin already counts steps), and the number of fusions (loops over memory) in each optimized
 HLO. A second table gives the compile time of each step, split into tracing and lowering
 (``jax.jit(step).lower(...)``, Python) and XLA's compilation (``.compile()``), each the median
-of ``--compile-repeats`` fresh compilations.
+of ``--compile-repeats`` fresh compilations, twin and ours interleaved.
 
 Timings are interleaved (twin, ours, twin, ours, ...) so that drift in the machine's speed
 (thermal throttling, other processes) affects both alike. It runs on JAX's default backend, so
@@ -208,12 +208,22 @@ class CompileTimes(NamedTuple):
     return self.lower_s + self.xla_s
 
 
-def compile_times(make: MakeTx, params: Any, grads: Any, repeats: int) -> CompileTimes:
-  """Medians over ``repeats`` compilations, each of a fresh optimizer (no tracing cache hit)."""
-  runs = [compile_step(make(), params, grads) for _ in range(repeats)]
-  return CompileTimes(
-    statistics.median(c.lower_s for c in runs), statistics.median(c.xla_s for c in runs)
+def compile_times(
+  row: Row, params: Any, grads: Any, repeats: int
+) -> tuple[CompileTimes, CompileTimes]:
+  """Twin's and ours: medians over ``repeats`` interleaved compilations of fresh optimizers
+  (so no tracing cache is hit, and drift in the machine's speed hits both alike)."""
+  runs: dict[str, list[Compiled]] = {"twin": [], "ours": []}
+  for _ in range(repeats):
+    runs["twin"].append(compile_step(row.twin(), params, grads))
+    runs["ours"].append(compile_step(row.ours(), params, grads))
+  twin, ours = (
+    CompileTimes(
+      statistics.median(c.lower_s for c in runs[k]), statistics.median(c.xla_s for c in runs[k])
+    )
+    for k in ("twin", "ours")
   )
+  return twin, ours
 
 
 class Result(NamedTuple):
@@ -240,6 +250,7 @@ class Result(NamedTuple):
 def benchmark(
   name: str, row: Row, params: Any, grads: Any, repeats: int, warmup: int, compile_repeats: int
 ) -> Result:
+  twin_compile, ours_compile = compile_times(row, params, grads, compile_repeats)
   twin = compile_step(row.twin(), params, grads)
   ours = compile_step(row.ours(), params, grads)
   times: dict[str, list[float]] = {"twin": [], "ours": []}
@@ -258,8 +269,8 @@ def benchmark(
     n=sum(x.size for x in jax.tree.leaves(params)),
     twin_ms=1e3 * statistics.median(times["twin"]),
     ours_ms=1e3 * statistics.median(times["ours"]),
-    twin_compile=compile_times(row.twin, params, grads, compile_repeats),
-    ours_compile=compile_times(row.ours, params, grads, compile_repeats),
+    twin_compile=twin_compile,
+    ours_compile=ours_compile,
     twin_state_bytes=twin.state_bytes,
     ours_state_bytes=ours.state_bytes,
     twin_fusions=twin.fusions,
@@ -370,8 +381,8 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument(
     "--compile-repeats",
     type=int,
-    default=3,
-    help="compilations timed per optimizer, median reported (default: 3)",
+    default=7,
+    help="compilations timed per optimizer, median reported (default: 7)",
   )
   parser.add_argument(
     "--optimizers",
