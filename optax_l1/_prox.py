@@ -41,7 +41,10 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0).
   if isinstance(threshold, (int, float)):
     # A number is a constant in the compiled loop: max and min are one instruction each.
-    return (xc - jnp.clip(xc, -threshold, threshold)).astype(x.dtype)
+    # (lax, not jnp.clip: no nested jit to trace and lower for every leaf.)
+    t = float(threshold)  # weakly typed: takes the leaf's dtype
+    clipped = jax.lax.min(jax.lax.max(xc, -t), t)
+    return (xc - clipped).astype(x.dtype)
   # An array (per-coordinate thresholds of adaptive optimizers, or a traced schedule value):
   # XLA's NaN-propagating max/min then compile to ~4 instructions each on x86 CPUs, while a
   # compare-and-select is one each, 10 % off an RMSProp step (benchmarks/RESULTS.md). The
