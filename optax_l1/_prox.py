@@ -42,8 +42,8 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   if isinstance(threshold, (int, float)):
     # A number is a constant in the compiled loop: max and min are one instruction each.
     # (lax, not jnp.clip: no nested jit to trace and lower for every leaf.)
-    t = float(threshold)  # weakly typed: takes the leaf's dtype
-    clipped = jax.lax.min(jax.lax.max(xc, -t), t)
+    number = float(threshold)  # weakly typed: takes the leaf's dtype
+    clipped = jax.lax.min(jax.lax.max(xc, -number), number)
     return (xc - clipped).astype(x.dtype)
   # An array (per-coordinate thresholds of adaptive optimizers, or a traced schedule value):
   # XLA's NaN-propagating max/min then compile to ~4 instructions each on x86 CPUs, while a
