@@ -47,8 +47,8 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
     return (xc - clipped).astype(x.dtype)
   # An array (per-coordinate thresholds of adaptive optimizers, or a traced schedule value):
   # XLA's NaN-propagating max/min then compile to ~4 instructions each on x86 CPUs, while a
-  # compare-and-select is one each, 10 % off an RMSProp step (benchmarks/RESULTS.md). The
-  # selects give the same result as jnp.clip, NaN included: a NaN in x reaches the result
+  # compare-and-select is one each: 6-9 % off an RMSProp step (benchmarks/threshold_forms.py).
+  # The selects give the same result as jnp.clip, NaN included: a NaN in x reaches the result
   # through the subtraction, a NaN threshold through the selects, which pick it.
   t = jnp.broadcast_to(jnp.asarray(threshold).astype(dtype), xc.shape)
   neg_t = -t
