@@ -229,15 +229,17 @@ def compile_times(
   row: Row, params: Any, data: Any, repeats: int, *, whole_train_step: bool = False
 ) -> tuple[CompileTimes, CompileTimes]:
   """Twin's and ours: medians over ``repeats`` interleaved compilations of fresh optimizers
-  (so no tracing cache is hit, and drift in the machine's speed hits both alike)."""
-  runs: dict[str, list[Compiled]] = {"twin": [], "ours": []}
+  (so no tracing cache is hit, and drift in the machine's speed hits both alike). Only the
+  times are kept: each compilation's copy of the params and state is freed before the next."""
+  times: dict[str, list[CompileTimes]] = {"twin": [], "ours": []}
   for _ in range(repeats):
-    for key in ("twin", "ours"):
-      make = row.twin if key == "twin" else row.ours
-      runs[key].append(compile_step(make(), params, data, whole_train_step=whole_train_step))
+    for key, make in (("twin", row.twin), ("ours", row.ours)):
+      c = compile_step(make(), params, data, whole_train_step=whole_train_step)
+      times[key].append(CompileTimes(c.lower_s, c.xla_s))
+      del c
   twin, ours = (
     CompileTimes(
-      statistics.median(c.lower_s for c in runs[k]), statistics.median(c.xla_s for c in runs[k])
+      statistics.median(t.lower_s for t in times[k]), statistics.median(t.xla_s for t in times[k])
     )
     for k in ("twin", "ours")
   )
