@@ -7,8 +7,8 @@ entries, written in several ways, and its ratio to the plain step it extends. Tw
   prox added one at a time, up to the whole ``v − clip(v, −t, t)`` with the ``new − p`` and
   ``+ p`` that keep removed weights at exactly 0.0.
 - RMSProp-like, threshold an array ``t = lr·l1·rsqrt(ν + ε)``: ``p − lr·g·rsqrt(ν + ε)`` (the
-  twin), then the soft threshold written with ``jnp.clip`` and with two compare-and-selects
-  (what ``optax_l1`` does for array thresholds).
+  twin), then the soft threshold written with ``jnp.clip``, and ``optax_l1.soft_threshold``,
+  which takes two compare-and-selects for an array threshold.
 
 Timings are interleaved (every form once per round) so drift hits all alike. This is the
 evidence behind the "Why" paragraph of ``benchmarks/RESULTS.md``.
@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 from _machine import cpu_model  # benchmarks/ is on sys.path when a script runs
 
+import optax_l1
+
 LR, L1, EPS = 1e-3, 1e-4, 1e-8
 T = LR * L1
 
@@ -39,47 +41,51 @@ def _exact_zero_update(p: jax.Array, new: jax.Array) -> jax.Array:
   return p + (new - p)
 
 
-def _rms_scale(nu: jax.Array) -> jax.Array:
-  return jax.lax.rsqrt(nu + EPS)
+def _sgd_point(p: jax.Array, g: jax.Array) -> jax.Array:
+  return p - LR * g
 
 
-def _select_clip(v: jax.Array, t: jax.Array) -> jax.Array:
-  at_least = jax.lax.select(v >= -t, v, -t)
-  return jax.lax.select(at_least <= t, at_least, t)
+def _rmsprop_point(p: jax.Array, g: jax.Array, nu: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """The point RMSProp steps to, and the per-coordinate scale 1/d its threshold takes."""
+  scale = jax.lax.rsqrt(nu + EPS)
+  return p - LR * g * scale, scale
+
+
+def _sgd_seven_multiplies(p, g, nu):
+  v = _sgd_point(p, g)
+  for factor in (1.000001, 1.000002, 1.000003, 1.000004, 1.000005, 1.000006, 1.000007):
+    v = v * factor
+  return _exact_zero_update(p, v)
+
+
+def _sgd_soft_threshold(p, g, nu):
+  v = _sgd_point(p, g)
+  return _exact_zero_update(p, v - jnp.clip(v, -T, T))
+
+
+def _rmsprop_jnp_clip(p, g, nu):
+  v, scale = _rmsprop_point(p, g, nu)
+  return _exact_zero_update(p, v - jnp.clip(v, -T * scale, T * scale))
+
+
+def _rmsprop_optax_l1(p, g, nu):
+  v, scale = _rmsprop_point(p, g, nu)
+  return _exact_zero_update(p, optax_l1.soft_threshold(v, T * scale))
 
 
 # name -> (group, step(p, g, nu) -> new p)
 FORMS: dict[str, tuple[str, Callable[..., jax.Array]]] = {
-  "sgd step (twin)": ("sgd", lambda p, g, nu: p - LR * g),
-  "+ new − p, + p": ("sgd", lambda p, g, nu: _exact_zero_update(p, p - LR * g)),
-  "+ 8 multiplies": (
-    "sgd",
-    lambda p, g, nu: _exact_zero_update(
-      p, (p - LR * g) * 1.000001 * 1.000002 * 1.000003 * 1.000004 * 1.000005 * 1.000006 * 1.000007
-    ),
-  ),
+  "sgd step (twin)": ("sgd", lambda p, g, nu: _sgd_point(p, g)),
+  "+ new − p, + p": ("sgd", lambda p, g, nu: _exact_zero_update(p, _sgd_point(p, g))),
+  "+ 7 multiplies": ("sgd", _sgd_seven_multiplies),
   "+ one max that never fires": (
     "sgd",
-    lambda p, g, nu: _exact_zero_update(p, jnp.maximum(p - LR * g, -1e30)),
+    lambda p, g, nu: _exact_zero_update(p, jnp.maximum(_sgd_point(p, g), -1e30)),
   ),
-  "+ soft threshold (clip, number t)": (
-    "sgd",
-    lambda p, g, nu: _exact_zero_update(p, (v := p - LR * g) - jnp.clip(v, -T, T)),
-  ),
-  "rmsprop step (twin)": ("rms", lambda p, g, nu: p - LR * g * _rms_scale(nu)),
-  "+ soft threshold (jnp.clip, array t)": (
-    "rms",
-    lambda p, g, nu: _exact_zero_update(
-      p,
-      (v := p - LR * g * (s := _rms_scale(nu))) - jnp.clip(v, -T * s, T * s),
-    ),
-  ),
-  "+ soft threshold (selects, array t)": (
-    "rms",
-    lambda p, g, nu: _exact_zero_update(
-      p, (v := p - LR * g * (s := _rms_scale(nu))) - _select_clip(v, T * s)
-    ),
-  ),
+  "+ soft threshold (clip, number t)": ("sgd", _sgd_soft_threshold),
+  "rmsprop step (twin)": ("rms", lambda p, g, nu: _rmsprop_point(p, g, nu)[0]),
+  "+ soft threshold (jnp.clip, array t)": ("rms", _rmsprop_jnp_clip),
+  "+ soft threshold (selects, array t)": ("rms", _rmsprop_optax_l1),
 }
 
 
