@@ -1,12 +1,13 @@
 """optax_l1: L1 regularisation that gives exact zeros, as optax transformations."""
 
-from optax_l1 import preconditioners
+from optax_l1 import preconditioners, prox
 from optax_l1._alias import adagrad, adam, adamw, rmsprop, sgd
 from optax_l1._compaction import CompactionReport, compact_dense_stack, compact_mlp
 from optax_l1._export import to_bcoo
-from optax_l1._prox import block_soft_threshold, hard_threshold, prox_elastic_net, soft_threshold
-from optax_l1._sparsity import LeafSparsity, SparsityReport, keep_zeros, sparsity
-from optax_l1._transform import ProximalState, group_l1_prox, l1_prox, proximal
+from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
+from optax_l1._proximal import ProximalState, proximal
+from optax_l1._report import LeafSparsity, SparsityReport, sparsity
+from optax_l1.prox import block_soft_threshold, hard_threshold, prox_elastic_net, soft_threshold
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
   "keep_zeros",
   "l1_prox",
   "preconditioners",
+  "prox",
   "prox_elastic_net",
   "proximal",
   "rmsprop",

@@ -7,7 +7,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from optax_l1 import _prox, _validation
+from optax_l1 import _numerics
 
 
 def to_bcoo(params: Any, *, mask: Any = None) -> Any:
@@ -31,9 +31,8 @@ def to_bcoo(params: Any, *, mask: Any = None) -> Any:
     Sparse storage saves memory at once (3 numbers per non-zero of a matrix: it pays below a
     third of the entries non-zero). It rarely saves time on CPU: XLA lowers
     ``bcoo_dot_general`` to a gather and a scatter-add, several times slower per non-zero than
-    a dense matmul's fused multiply-adds. Measured on 2 Xeon cores (jax 0.10.2, jitted,
-    batch 1024; ``benchmarks/compaction.py``), BCOO took 2–3× the dense time with the digits
-    MLP's kernels at 95 % zeros. Only far sparser matrices can win: measure on your hardware.
+    a dense matmul's fused multiply-adds (``benchmarks/compaction.py`` measures it on the
+    digits MLP). Only far sparser matrices can win: measure on your hardware.
     For speed from *structured* zeros (whole units), compact the network instead:
     :func:`optax_l1.compact_dense_stack` gives smaller dense matrices.
 
@@ -78,10 +77,10 @@ def to_bcoo(params: Any, *, mask: Any = None) -> Any:
   if mask is None:
     selected = jax.tree.map(lambda leaf: np.ndim(leaf) == 2, params)
   else:
-    selected = _validation.resolve_mask(mask, params)
+    selected = _numerics.resolve_mask(mask, params)
 
   def leaf_fn(leaf: Any, on: bool) -> Any:
-    if not (on and np.ndim(leaf) >= 1 and _prox.is_float_leaf(leaf)):
+    if not (on and np.ndim(leaf) >= 1 and _numerics.is_float_leaf(leaf)):
       return leaf
     nse = int(np.count_nonzero(np.asarray(leaf)))
     return sparse.BCOO.fromdense(leaf, nse=nse)

@@ -1,7 +1,7 @@
-"""Argument checks shared by the operators and transformations.
+"""Argument checks, raised as early as possible with the argument's name and the fix.
 
-Python numbers are checked when a transformation is built; traced values (injected
-hyperparameters, schedule outputs) cannot be, and are used as given.
+Python numbers (and concrete arrays) are checked when a transformation is built; traced values
+(injected hyperparameters, schedule outputs) cannot be, and are used as given.
 """
 
 from __future__ import annotations
@@ -62,31 +62,15 @@ def check_params(params: Any, transformation: str) -> None:
     )
 
 
-def broadcast_like(tree: Any, like: Any, *, name: str) -> Any:
-  """Expands ``tree`` (with the structure of ``like``, or a prefix of it) to ``like``'s leaves."""
+def check_broadcasts(value: Any, shape: tuple[int, ...], name: str) -> None:
+  """Raises a ValueError naming ``name`` unless ``value`` broadcasts to ``shape``."""
   try:
-    return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), tree, like)
-  except (ValueError, TypeError) as error:
+    fits = np.broadcast_shapes(np.shape(value), shape) == shape
+  except ValueError:
+    fits = False
+  if not fits:
     raise ValueError(
-      f"{name} must have the structure of the params (or a prefix of it).\n"
-      f"  {name}: {jax.tree.structure(tree)}\n"
-      f"  params: {jax.tree.structure(like)}\n"
-      f"({error})"
-    ) from None
-
-
-def resolve_mask(mask: Any, params: Any) -> Any:
-  """A pytree of Python bools with the structure of ``params`` (True: penalised)."""
-  if mask is None:
-    return jax.tree.map(lambda _: True, params)
-  if callable(mask):
-    mask = mask(params)
-  full = broadcast_like(mask, params, name="mask")
-  for leaf in jax.tree.leaves(full):
-    if not isinstance(leaf, (bool, np.bool_)):
-      raise TypeError(
-        "mask leaves must be Python bools (True: penalised), as in optax.masked; "
-        f"got {type(leaf).__name__}. Build it from the params' paths or shapes, e.g. "
-        "`lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`."
-      )
-  return full
+      f"{name} of shape {np.shape(value)} does not broadcast to a leaf of shape {shape}: "
+      "pass a number, an array that broadcasts to every leaf, or a pytree with the "
+      "structure of x (one value per leaf)."
+    )

@@ -1,17 +1,282 @@
-"""Diagonal optimizer steps for :func:`optax_l1.proximal`.
+"""``optax_l1.preconditioners``: diagonal optimizer steps for :func:`optax_l1.proximal`.
 
-Each returns a :class:`~optax_l1.preconditioners.Preconditioner`: the optimizer's direction
-and the per-coordinate factor it was scaled by, so that the proximal threshold is measured in
-the same metric as the step.
+Each returns a :class:`Preconditioner`: the optimizer's direction and the per-coordinate step
+size it was scaled by.
+
+A proximal method needs both: it steps along the direction, then shrinks with a threshold
+measured in the same metric as the step. Adam's step on coordinate ``i`` is
+``lr * m̂_i / d_i``, so its threshold is ``lr * l1 / d_i``; a threshold of ``lr * l1`` would be
+far too small wherever ``d_i`` is small (see :func:`optax_l1.l1_prox`).
+
+Each preconditioner computes its moments, direction and scale in one function per leaf, so
+the metric is computed once and never re-read from the updated moments: under ``jax.jit`` the
+step touches memory no more often than the optax optimizer it extends.
 """
 
-from optax_l1._preconditioners import (
-  AdamState,
-  Preconditioner,
-  adagrad,
-  adam,
-  rmsprop,
-  sgd,
-)
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_l1 import _numerics, _validation
+
+Scale = Any  # a pytree of per-coordinate factors 1/d, or None for the identity metric
+
+
+class Preconditioner(NamedTuple):
+  r"""A diagonal optimizer step, the optimizer half of a proximal method.
+
+  ``update(grads, state, count)`` returns ``(direction, scale, new_state)``: the optimizer
+  steps by :math:`-\eta\,\mathrm{direction}` and the proximal threshold on coordinate
+  :math:`i` is :math:`\eta\lambda_1\,\mathrm{scale}_i` (``scale`` is ``None`` for the identity
+  metric of SGD). ``count`` is the 1-based number of the step being taken (int32).
+
+  Write your own for another diagonal optimizer (AdaBelief, Yogi, …): return the update it
+  would make before the learning rate, and the per-coordinate factor it divides by.
+
+  Attributes:
+    init: ``init(params) -> state``.
+    update: ``update(grads, state, count) -> (direction, scale, new_state)``.
+  """
+
+  init: Callable[[Any], Any]
+  update: Callable[[Any, Any, jax.Array], tuple[Any, Scale, Any]]
+
+
+class AdamState(NamedTuple):
+  """Adam's moments. ``mu``: mean of gradients; ``nu``: mean of squared gradients."""
+
+  mu: Any
+  nu: Any
+
+
+def _compute(x: Any) -> jax.Array:
+  x = jnp.asarray(x)
+  return x.astype(_numerics.compute_dtype(x.dtype))
+
+
+def _map_unzip(fn: Callable[..., tuple], n: int, tree: Any, *rest: Any) -> tuple:
+  """Maps ``fn`` returning an ``n``-tuple per leaf; returns ``n`` trees."""
+  out = jax.tree.map(fn, tree, *rest)  # a tuple at each leaf of `tree`
+  return tuple(jax.tree.map(lambda _, o, i=i: o[i], tree, out) for i in range(n))
+
+
+def _one_minus_power(b: Any, t: jax.Array) -> jax.Array:
+  """``1 - b**t``, the bias correction. For a Python ``b`` it is computed as
+  ``-expm1(t·log b)`` with ``log b`` in double precision: ``1 - float32(0.999)**t`` would carry
+  float32's rounding of 0.999, a relative error of 1.3e-5 in Adam's second moment."""
+  if isinstance(b, (int, float)):
+    return -jnp.expm1(t * math.log(b)) if b > 0 else jnp.ones_like(t)
+  return 1 - b**t
+
+
+def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner:
+  r"""SGD, optionally with (Nesterov) momentum: the identity metric.
+
+  With momentum :math:`\beta`: :math:`t \leftarrow g + \beta t` and the direction is :math:`t`
+  (or :math:`g + \beta t` with Nesterov), as ``optax.sgd``. The prox is applied to the point
+  the optimizer steps to. Without momentum the threshold is :math:`\eta\lambda_1`; with it,
+  :math:`\eta\lambda_1 / (1 - \beta)`, the step momentum takes at equilibrium
+  (:math:`t = g / (1 - \beta)`). The momentum sums gradients only, not the penalty, so a
+  threshold of :math:`\eta\lambda_1` would converge to the minimiser of
+  :math:`f + (1-\beta)\lambda_1\|w\|_1` instead of :math:`f + \lambda_1\|w\|_1`.
+
+  Args:
+    momentum: the momentum decay :math:`0 \le \beta < 1`, or ``None`` for plain SGD.
+    nesterov: whether to use Nesterov momentum.
+
+  Returns:
+    A :class:`Preconditioner`.
+  """
+  if momentum is not None:
+    _validation.check_hyperparameter(momentum, "momentum")
+    _validation.check_below_one(momentum, "momentum")
+  elif nesterov:
+    raise ValueError("nesterov=True needs a momentum: pass momentum=0.9, for example.")
+
+  def init(params):
+    if momentum is None:
+      return optax.EmptyState()
+    return optax.tree.zeros_like(params)
+
+  def update(grads, state, count):
+    del count
+    if momentum is None:
+      return grads, None, state
+
+    def leaf(g, t):
+      new_t = _compute(g) + momentum * _compute(t)
+      direction = _compute(g) + momentum * new_t if nesterov else new_t
+      return direction, new_t.astype(t.dtype)
+
+    direction, trace = _map_unzip(leaf, 2, grads, state)
+    scale = jax.tree.map(lambda _: 1 / (1 - momentum), grads)
+    return direction, scale, trace
+
+  return Preconditioner(init, update)
+
+
+def adam(
+  b1: float = 0.9,
+  b2: float = 0.999,
+  eps: float = 1e-8,
+  eps_root: float = 0.0,
+  *,
+  nesterov: bool = False,
+) -> Preconditioner:
+  r"""Adam's step, with the metric :math:`d = \sqrt{\hat v + \epsilon_{root}} + \epsilon`.
+
+  .. math::
+
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+    \quad \mathrm{direction} = \hat m / d, \quad \mathrm{scale} = 1 / d,
+
+  with bias-corrected :math:`\hat m, \hat v`, exactly as ``optax.scale_by_adam``
+  (``nesterov=True`` uses Dozat's NAdam momentum, as optax does).
+
+  Args:
+    b1: decay of the first moment.
+    b2: decay of the second moment.
+    eps: added to :math:`\sqrt{\hat v}`.
+    eps_root: added to :math:`\hat v` inside the square root.
+    nesterov: whether to use Nesterov momentum.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Kingma & Ba, `Adam: A Method for Stochastic Optimization
+    <https://arxiv.org/abs/1412.6980>`_, 2014
+  """
+  for value, name in ((b1, "b1"), (b2, "b2"), (eps, "eps"), (eps_root, "eps_root")):
+    _validation.check_hyperparameter(value, name)
+  _validation.check_below_one(b1, "b1")
+  _validation.check_below_one(b2, "b2")
+
+  def init(params):
+    return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
+
+  def update(grads, state, count):
+    corrections: dict[Any, tuple[Any, Any, Any]] = {}
+
+    def bias_corrections(dtype):
+      """Scalar factors, in the leaf's precision, computed once per dtype rather than per
+      leaf (fewer ops to trace and compile); they leave one divide per coordinate."""
+      if dtype not in corrections:
+        t = count.astype(dtype)
+        inv_c1, inv_c2 = 1 / _one_minus_power(b1, t), 1 / _one_minus_power(b2, t)
+        if nesterov:
+          mu_factor, g_factor = b1 / _one_minus_power(b1, t + 1), (1 - b1) * inv_c1
+        else:
+          mu_factor, g_factor = inv_c1, None
+        corrections[dtype] = (mu_factor, g_factor, inv_c2)
+      return corrections[dtype]
+
+    def leaf(g, mu, nu):
+      gc = _compute(g)
+      mu_factor, g_factor, inv_c2 = bias_corrections(gc.dtype)
+      new_mu = b1 * _compute(mu) + (1 - b1) * gc
+      new_nu = b2 * _compute(nu) + (1 - b2) * gc * gc
+      m_hat = new_mu * mu_factor if g_factor is None else mu_factor * new_mu + g_factor * gc
+      nu_hat = new_nu * inv_c2
+      if not _numerics.is_static_zero(eps_root):
+        nu_hat = nu_hat + eps_root
+      scale = 1 / (jnp.sqrt(nu_hat) + eps)
+      return m_hat * scale, scale, new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
+
+    direction, scale, mu, nu = _map_unzip(leaf, 4, grads, state.mu, state.nu)
+    return direction, scale, AdamState(mu=mu, nu=nu)
+
+  return Preconditioner(init, update)
+
+
+def rmsprop(
+  decay: float = 0.9,
+  eps: float = 1e-8,
+  initial_scale: float = 0.0,
+  eps_in_sqrt: bool = True,
+) -> Preconditioner:
+  r"""RMSProp's step: :math:`v \leftarrow \rho v + (1-\rho) g^2`, direction :math:`g / d`.
+
+  The metric is :math:`d = \sqrt{v + \epsilon}` (``eps_in_sqrt=True``, optax's default) or
+  :math:`d = \sqrt{v} + \epsilon`, exactly as ``optax.scale_by_rms``.
+
+  Args:
+    decay: the decay :math:`\rho` of the squared-gradient average.
+    eps: the stabiliser :math:`\epsilon`.
+    initial_scale: the initial value of :math:`v`.
+    eps_in_sqrt: whether :math:`\epsilon` goes inside the square root.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Tieleman & Hinton, `Lecture 6.5 — RMSProp
+    <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012
+  """
+  for value, name in ((decay, "decay"), (eps, "eps"), (initial_scale, "initial_scale")):
+    _validation.check_hyperparameter(value, name)
+  _validation.check_below_one(decay, "decay")
+
+  def init(params):
+    return optax.tree.full_like(params, initial_scale)
+
+  def update(grads, state, count):
+    del count
+
+    def leaf(g, nu):
+      gc = _compute(g)
+      new_nu = decay * _compute(nu) + (1 - decay) * gc * gc
+      scale = jax.lax.rsqrt(new_nu + eps) if eps_in_sqrt else 1 / (jnp.sqrt(new_nu) + eps)
+      return gc * scale, scale, new_nu.astype(nu.dtype)
+
+    direction, scale, nu = _map_unzip(leaf, 3, grads, state)
+    return direction, scale, nu
+
+  return Preconditioner(init, update)
+
+
+def adagrad(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> Preconditioner:
+  r"""Adagrad's step: :math:`n \leftarrow n + g^2`, direction :math:`g / \sqrt{n + \epsilon}`.
+
+  As ``optax.adagrad``; with ``eps=0`` this is TensorFlow's ``ProximalAdagradOptimizer``,
+  whose threshold is :math:`\eta\lambda_1/\sqrt{n}` per coordinate.
+
+  Args:
+    initial_accumulator_value: the initial value of :math:`n` (TF and optax: 0.1).
+    eps: added to :math:`n` inside the square root.
+
+  Returns:
+    A :class:`Preconditioner`.
+
+  References:
+    Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization <https://jmlr.org/papers/v12/duchi11a.html>`_, 2011
+  """
+  _validation.check_hyperparameter(initial_accumulator_value, "initial_accumulator_value")
+  _validation.check_hyperparameter(eps, "eps")
+
+  def init(params):
+    return optax.tree.full_like(params, initial_accumulator_value)
+
+  def update(grads, state, count):
+    del count
+
+    def leaf(g, n):
+      gc = _compute(g)
+      new_n = _compute(n) + gc * gc
+      scale = jax.lax.rsqrt(new_n + eps)
+      return gc * scale, scale, new_n.astype(n.dtype)
+
+    direction, scale, n = _map_unzip(leaf, 3, grads, state)
+    return direction, scale, n
+
+  return Preconditioner(init, update)
+
 
 __all__ = ["AdamState", "Preconditioner", "adagrad", "adam", "rmsprop", "sgd"]

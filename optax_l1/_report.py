@@ -1,4 +1,4 @@
-"""Exact zeros: a report of them, and a transformation that keeps them."""
+"""The sparsity report: exact zeros per leaf and in total."""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-
-from optax_l1 import _validation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,52 +140,3 @@ def sparsity(params: Any) -> SparsityReport:
       for (path, leaf), count in zip(entries, counts, strict=True)
     )
   )
-
-
-def keep_zeros() -> optax.GradientTransformationExtraArgs:
-  r"""Keeps exactly-zero weights at exactly zero; the others train as the chain says.
-
-  Placed last in an ``optax.chain``, it zeroes the update of every weight that is ``0.0``:
-
-  .. math::
-
-    u_i \leftarrow \begin{cases} 0 & w_i = 0 \\ u_i & \text{otherwise.} \end{cases}
-
-  This is the second half of the "find the support, then refit without shrinkage" recipe
-  (relaxed lasso, debiasing): train with an ``optax_l1`` optimizer until the zero pattern
-  settles, then fine-tune with a plain optimizer and ``keep_zeros()``, so the surviving
-  weights lose the L1 shrinkage bias while the pruned ones stay pruned. The pattern is read
-  from the params at every step (no state): a weight that became exactly zero stays zero.
-
-  Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
-
-  Examples:
-    >>> import jax.numpy as jnp
-    >>> import optax
-    >>> import optax_l1
-    >>> params = jnp.array([0.0, 0.5, 0.0, -1.0])
-    >>> tx = optax.chain(optax.sgd(0.1), optax_l1.keep_zeros())
-    >>> updates, _ = tx.update(jnp.ones(4), tx.init(params), params)
-    >>> optax.apply_updates(params, updates)
-    Array([ 0. ,  0.4,  0. , -1.1], dtype=float32)
-
-  References:
-    Meinshausen, `Relaxed Lasso <https://doi.org/10.1016/j.csda.2006.12.019>`_, 2007
-
-  .. seealso:: :func:`sparsity`
-  """
-
-  def init_fn(params):
-    del params
-    return optax.EmptyState()
-
-  def update_fn(updates, state, params=None, **extra_args):
-    del extra_args
-    _validation.check_params(params, "optax_l1.keep_zeros")
-    new_updates = jax.tree.map(
-      lambda u, p: jnp.where(p == 0, jnp.zeros((), u.dtype), u), updates, params
-    )
-    return new_updates, state
-
-  return optax.GradientTransformationExtraArgs(init_fn, update_fn)

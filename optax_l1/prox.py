@@ -1,42 +1,38 @@
-"""Proximal operators of the L1, elastic-net, group-L1 and L0 penalties, on arrays and pytrees.
+r"""``optax_l1.prox``: proximal operators, on arrays and pytrees.
 
-Pure functions with no optimizer state. Each is the exact minimiser of its
-objective, so entries the penalty removes come out as exactly ``0.0``.
+Pure functions with no optimizer state, in two families:
+
+- one per penalty, with one signature, ``prox.<penalty>(x, <strengths>, scaling=1.0)``:
+  the minimiser of :math:`\tfrac12\|y - x\|_2^2 + s\cdot\text{penalty}(y)` (as jaxopt's
+  ``prox_lasso(x, l1reg, scaling)``), with the strengths meaning what they mean in the
+  optimizers (:func:`l1`, :func:`elastic_net`, :func:`group_l1`, :func:`l0`);
+- the thresholding forms they are built from, taking the threshold itself
+  (:func:`soft_threshold`, :func:`block_soft_threshold`, :func:`hard_threshold`).
+
+Each is the exact minimiser of its objective, so entries the penalty removes come out as
+exactly ``0.0``. Floating-point leaves are computed in at least float32 and cast back;
+integer and boolean leaves are returned unchanged.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from optax_l1 import _validation
+from optax_l1 import _numerics, _validation
 
 # A threshold: a number, an array broadcastable to each leaf, or a pytree of those
 # with the structure of the input.
 Threshold = Any
 
 
-def compute_dtype(dtype: Any) -> Any:
-  """The dtype to compute a leaf's prox in: at least float32, so that bf16/f16 are exact."""
-  return jnp.promote_types(dtype, jnp.float32)
-
-
-def is_float_leaf(x: Any) -> bool:
-  """Whether a leaf is a floating-point array (integer and bool leaves are never shrunk)."""
-  return jnp.issubdtype(jnp.result_type(x), jnp.floating)
-
-
-def is_static_zero(value: Any) -> bool:
-  """Whether ``value`` is the Python number 0 (known when tracing, so its term can be skipped)."""
-  return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
-
-
-def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
+def _soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   """Soft-thresholds one floating-point array; see :func:`soft_threshold`."""
-  dtype = compute_dtype(x.dtype)
+  dtype = _numerics.compute_dtype(x.dtype)
   xc = x.astype(dtype)
   # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0).
   if isinstance(threshold, (int, float)):
@@ -57,25 +53,12 @@ def soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   return (xc - clipped).astype(x.dtype)
 
 
-def group_reduction_axes(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
-  """The axes a group's norm is taken over: all but ``axis`` (each index along it is a group)."""
-  ndim = len(shape)
-  axis = _validation.check_axis(axis, "axis")
-  if not -ndim <= axis < ndim:
-    raise ValueError(
-      f"group axis {axis} is out of range for a leaf of shape {shape}: pass an axis in "
-      f"[-{ndim}, {ndim}), or leave this leaf out with `mask`."
-    )
-  axis %= ndim
-  return tuple(i for i in range(ndim) if i != axis)
-
-
-def block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Array:
+def _block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Array:
   """Block soft-thresholds one floating-point array; see :func:`block_soft_threshold`."""
-  dtype = compute_dtype(x.dtype)
+  dtype = _numerics.compute_dtype(x.dtype)
   xc = x.astype(dtype)
   t = jnp.asarray(threshold).astype(dtype)
-  axes = group_reduction_axes(x.shape, axis)
+  axes = _numerics.group_reduction_axes(x.shape, axis)
   # The norm, scaled by the group's largest |x| so that squares neither overflow nor
   # underflow. An all-zero group takes no division (no NaN value or gradient) and is kept only
   # by a zero threshold; a NaN in a group makes the whole group NaN rather than hiding it.
@@ -90,9 +73,9 @@ def block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Ar
   return jnp.where(factor == 0, jnp.zeros((), dtype), xc * factor).astype(x.dtype)
 
 
-def hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
+def _hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   """Hard-thresholds one floating-point array; see :func:`hard_threshold`."""
-  dtype = compute_dtype(x.dtype)
+  dtype = _numerics.compute_dtype(x.dtype)
   xc = x.astype(dtype)
   keep = jnp.abs(xc) > jnp.asarray(threshold).astype(dtype)
   return jnp.where(keep, xc, jnp.zeros((), dtype)).astype(x.dtype)
@@ -102,29 +85,15 @@ def _is_broadcastable(threshold: Any) -> bool:
   return isinstance(threshold, (int, float, np.ndarray, np.generic, jax.Array))
 
 
-def _check_broadcasts(threshold: Any, shape: tuple[int, ...], name: str) -> None:
-  """Raises a ValueError naming ``name`` unless ``threshold`` broadcasts to ``shape``."""
-  try:
-    fits = np.broadcast_shapes(np.shape(threshold), shape) == shape
-  except ValueError:
-    fits = False
-  if not fits:
-    raise ValueError(
-      f"{name} of shape {np.shape(threshold)} does not broadcast to a leaf of shape {shape}: "
-      "pass a number, an array that broadcasts to every leaf, or a pytree with the "
-      "structure of x (one value per leaf)."
-    )
-
-
 def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)) -> Any:
   """Maps ``fn(leaf, *leaf_thresholds)`` over float leaves; other leaves pass unchanged."""
 
   def leaf_fn(leaf, *ts):
     leaf = jnp.asarray(leaf)
-    if not is_float_leaf(leaf):
+    if not _numerics.is_float_leaf(leaf):
       return leaf
     for t, name in zip(ts, names, strict=True):
-      _check_broadcasts(t, leaf.shape, name)
+      _validation.check_broadcasts(t, leaf.shape, name)
     return fn(leaf, *ts)
 
   trees = []
@@ -132,7 +101,7 @@ def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)
     if _is_broadcastable(t):
       trees.append(jax.tree.map(lambda _, t=t: t, x))
     else:
-      trees.append(_validation.broadcast_like(t, x, name=name))
+      trees.append(_numerics.broadcast_like(t, x, name=name))
   return jax.tree.map(leaf_fn, x, *trees)
 
 
@@ -179,10 +148,10 @@ def soft_threshold(x: Any, threshold: Threshold) -> Any:
 
   .. seealso:: :func:`prox_elastic_net`, :func:`l1_prox`
   """
-  return _map_with_threshold(soft_threshold_leaf, x, threshold)
+  return _map_with_threshold(_soft_threshold_leaf, x, threshold)
 
 
-def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Threshold = 1.0) -> Any:
+def elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Threshold = 1.0) -> Any:
   r"""Proximal operator of the elastic-net penalty.
 
   .. math::
@@ -214,25 +183,29 @@ def prox_elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Thresh
   Examples:
     >>> import jax.numpy as jnp
     >>> import optax_l1
-    >>> optax_l1.prox_elastic_net(jnp.array([-2.0, 0.5, 3.0]), l1=1.0, l2=1.0)
+    >>> optax_l1.prox.elastic_net(jnp.array([-2.0, 0.5, 3.0]), l1=1.0, l2=1.0)
     Array([-0.5,  0. ,  1. ], dtype=float32)
 
   References:
     Zou & Hastie, `Regularization and variable selection via the elastic net
     <https://doi.org/10.1111/j.1467-9868.2005.00503.x>`_, 2005
 
-  .. seealso:: :func:`soft_threshold`
+  .. seealso:: :func:`l1`, :func:`soft_threshold`; ``optax_l1.prox_elastic_net`` is this
+    function.
   """
 
   def leaf(x, l1, l2, scaling):
-    dtype = compute_dtype(x.dtype)
+    dtype = _numerics.compute_dtype(x.dtype)
     scaling = jnp.asarray(scaling).astype(dtype)
-    out = soft_threshold_leaf(x.astype(dtype), scaling * l1)
-    if not is_static_zero(l2):
+    out = _soft_threshold_leaf(x.astype(dtype), scaling * l1)
+    if not _numerics.is_static_zero(l2):
       out = out / (1 + scaling * jnp.asarray(l2).astype(dtype))
     return out.astype(x.dtype)
 
   return _map_with_threshold(leaf, x, l1, l2, scaling, names=("l1", "l2", "scaling"))
+
+
+prox_elastic_net = elastic_net  # the name of the first release, kept
 
 
 def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any:
@@ -278,8 +251,10 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any
   .. seealso:: :func:`soft_threshold`, :func:`group_l1_prox`
   """
 
+  axis = _validation.check_axis(axis, "axis")
+
   def leaf(x, t):
-    return block_soft_threshold_leaf(x, t, axis)
+    return _block_soft_threshold_leaf(x, t, axis)
 
   return _map_with_threshold(leaf, x, threshold)
 
@@ -313,4 +288,144 @@ def hard_threshold(x: Any, threshold: Threshold) -> Any:
     Blumensath & Davies, `Iterative hard thresholding for compressed sensing
     <https://doi.org/10.1016/j.acha.2009.04.002>`_, 2009
   """
-  return _map_with_threshold(hard_threshold_leaf, x, threshold)
+  return _map_with_threshold(_hard_threshold_leaf, x, threshold)
+
+
+def l1(x: Any, l1: Threshold, scaling: Threshold = 1.0) -> Any:
+  r"""Proximal operator of the L1 penalty (the lasso).
+
+  .. math::
+
+    \operatorname*{argmin}_y \tfrac12 \|x - y\|_2^2 + s\,\lambda_1 \|y\|_1
+    = \operatorname{soft}(x, s\lambda_1),
+
+  jaxopt's ``prox_lasso(x, l1reg=l1, scaling=s)``; :math:`\lambda_1` is the strength of
+  ``keras.regularizers.l1`` and of the optimizers' ``l1``.
+
+  Args:
+    x: an array or a pytree of arrays.
+    l1: the L1 strength :math:`\lambda_1 \ge 0` (a number, an array broadcastable to every
+      leaf, or a pytree matching ``x``).
+    scaling: the step size :math:`s \ge 0` (same forms), e.g. a learning rate.
+
+  Returns:
+    The prox of ``x``, with the structure, shapes and dtypes of ``x``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optax_l1 import prox
+    >>> prox.l1(jnp.array([-2.0, -0.5, 0.25, 3.0]), l1=2.0, scaling=0.5)
+    Array([-1.,  0.,  0.,  2.], dtype=float32)
+
+  References:
+    Tibshirani, `Regression shrinkage and selection via the lasso
+    <https://doi.org/10.1111/j.2517-6161.1996.tb02080.x>`_, 1996
+
+  .. seealso:: :func:`soft_threshold`, :func:`elastic_net`
+  """
+  return elastic_net(x, l1, 0.0, scaling)
+
+
+def group_l1(x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int = -1) -> Any:
+  r"""Proximal operator of the group-L1 penalty (the group lasso), groups along ``axis``.
+
+  Each index :math:`j` along ``axis`` is one group :math:`G` (with ``axis=-1``, the weights into
+  one output unit of a Dense kernel ``(in, out)`` or a conv kernel ``(..., in, out)``); the
+  penalty is :math:`\lambda \sum_G \sqrt{|G|}\,\|x_G\|_2`, as the optimizers' ``group_l1``:
+
+  .. math::
+
+    \operatorname*{argmin}_y \tfrac12 \|x - y\|_2^2 + s\lambda \sum_G \sqrt{|G|}\,\|y_G\|_2
+    \;:\; y_G = \max\left(0,\ 1 - \frac{s\lambda\sqrt{|G|}}{\|x_G\|_2}\right) x_G .
+
+  The :math:`\sqrt{|G|}` weight puts :math:`\lambda` on the scale of elementwise L1 (a group
+  of one is penalised exactly as by :func:`l1`). Whole groups land on exactly ``0.0``.
+
+  Args:
+    x: an array or a pytree of arrays.
+    group_l1: the group strength :math:`\lambda \ge 0` (a number, an array broadcastable to
+      the per-group norms, or a pytree matching ``x``).
+    scaling: the step size :math:`s \ge 0`: a number or a scalar array.
+    axis: the axis whose indices are the groups.
+
+  Returns:
+    The prox of ``x``, with the structure, shapes and dtypes of ``x``.
+
+  Raises:
+    ValueError: if ``axis`` is out of range for a leaf, or a pytree argument does not match.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optax_l1 import prox
+    >>> kernel = jnp.array([[3.0, 0.3], [4.0, -0.4]])  # column norms 5 and 0.5, |G| = 2
+    >>> prox.group_l1(kernel, group_l1=1.0, scaling=0.5 ** 0.5)  # threshold 1
+    Array([[2.4, 0. ],
+           [3.2, 0. ]], dtype=float32)
+
+  References:
+    Yuan & Lin, `Model selection and estimation in regression with grouped variables
+    <https://doi.org/10.1111/j.1467-9868.2005.00532.x>`_, 2006
+
+  .. seealso:: :func:`block_soft_threshold`
+  """
+  axis = _validation.check_axis(axis, "axis")
+
+  def leaf(x, strength, scaling):
+    axes = _numerics.group_reduction_axes(x.shape, axis)
+    size = math.prod(x.shape[i] for i in axes)
+    threshold = jnp.asarray(scaling) * jnp.asarray(strength) * math.sqrt(size)
+    return _block_soft_threshold_leaf(x, threshold, axis)
+
+  return _map_with_threshold(leaf, x, group_l1, scaling, names=("group_l1", "scaling"))
+
+
+def l0(x: Any, l0: Threshold, scaling: Threshold = 1.0) -> Any:
+  r"""Proximal operator of the L0 penalty (the number of non-zeros): a hard threshold.
+
+  .. math::
+
+    \operatorname*{argmin}_y \tfrac12 \|x - y\|_2^2 + s\lambda_0 \|y\|_0
+    \ni x \cdot \mathbb{1}\left[|x| > \sqrt{2 s \lambda_0}\right]
+
+  (at :math:`|x| = \sqrt{2s\lambda_0}` both 0 and :math:`x` are minimisers; this returns 0).
+  Non-convex: kept entries are not shrunk.
+
+  Args:
+    x: an array or a pytree of arrays.
+    l0: the L0 strength :math:`\lambda_0 \ge 0` (a number, an array broadcastable to every
+      leaf, or a pytree matching ``x``).
+    scaling: the step size :math:`s \ge 0` (same forms).
+
+  Returns:
+    The prox of ``x``, with the structure, shapes and dtypes of ``x``.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optax_l1 import prox
+    >>> prox.l0(jnp.array([-2.0, -0.5, 0.25, 3.0]), l0=0.5)  # threshold sqrt(2 * 0.5) = 1
+    Array([-2.,  0.,  0.,  3.], dtype=float32)
+
+  References:
+    Blumensath & Davies, `Iterative hard thresholding for compressed sensing
+    <https://doi.org/10.1016/j.acha.2009.04.002>`_, 2009
+
+  .. seealso:: :func:`hard_threshold`
+  """
+
+  def leaf(x, strength, scaling):
+    dtype = _numerics.compute_dtype(x.dtype)
+    step = jnp.asarray(scaling).astype(dtype) * jnp.asarray(strength).astype(dtype)
+    return _hard_threshold_leaf(x, jnp.sqrt(2 * step))
+
+  return _map_with_threshold(leaf, x, l0, scaling, names=("l0", "scaling"))
+
+
+__all__ = [
+  "block_soft_threshold",
+  "elastic_net",
+  "group_l1",
+  "hard_threshold",
+  "l0",
+  "l1",
+  "soft_threshold",
+]

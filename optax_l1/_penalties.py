@@ -1,8 +1,10 @@
-"""The penalties a proximal step can apply, and their prox in the metric of an optimizer's step.
+"""The penalties a proximal step applies: their strengths, and their prox in a diagonal metric.
 
-One function, :func:`prox_leaf`, serves every optimizer: the optimizer supplies the learning
-rate and its per-coordinate scale (1 for SGD, 1/d for Adam, …); the penalty decides how to
-shrink given those step sizes.
+Built and validated once (:class:`Strengths`), evaluated at each step (:meth:`Strengths.at`),
+applied to one leaf by :func:`prox_in_metric`, which serves every optimizer: the optimizer
+supplies the learning rate and its per-coordinate scale (1 for SGD, 1/d for Adam, …); the
+penalty decides how to shrink given those step sizes, with the operators of
+:mod:`optax_l1.prox`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from optax_l1 import _prox, _validation
+from optax_l1 import _numerics, _validation, prox
 
 
-class Penalty(NamedTuple):
+class Strengths(NamedTuple):
   """Strengths of the penalties (Python numbers, schedules, or their values at one step).
 
   The objective is :math:`l_1\\|w\\|_1 + \\tfrac{l_2}{2}\\|w\\|_2^2
@@ -43,31 +45,21 @@ class Penalty(NamedTuple):
         "the L0 penalty alone. Use l0 or the convex penalties, not both."
       )
 
-  def at(self, count: jax.Array) -> Penalty:
+  def at(self, count: jax.Array) -> Strengths:
     """The strengths at step ``count`` (schedules evaluated, numbers kept as they are)."""
     return self._replace(
-      l1=value_at(self.l1, count),
-      l2=value_at(self.l2, count),
-      group_l1=value_at(self.group_l1, count),
-      l0=value_at(self.l0, count),
+      l1=_numerics.value_at(self.l1, count),
+      l2=_numerics.value_at(self.l2, count),
+      group_l1=_numerics.value_at(self.group_l1, count),
+      l0=_numerics.value_at(self.l0, count),
     )
-
-
-def value_at(hyperparameter: Any, count: jax.Array) -> Any:
-  """A schedule evaluated at ``count``; a number as it is (a Python 0 stays a static zero)."""
-  return hyperparameter(count) if callable(hyperparameter) else hyperparameter
 
 
 def _is_nonzero_number(value: Any) -> bool:
   return callable(value) or (isinstance(value, (int, float)) and value != 0)
 
 
-def product(a: Any, b: Any) -> Any:
-  """``a * b``, kept the static number 0 when either is (so its term is skipped)."""
-  return 0 if _prox.is_static_zero(a) or _prox.is_static_zero(b) else a * b
-
-
-def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
+def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax.Array:
   r"""The prox of ``penalty`` at ``v`` for per-coordinate step sizes :math:`\eta_i = lr \cdot s_i`.
 
   .. math::
@@ -83,8 +75,7 @@ def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
   exact prox of the sparse group lasso when the step sizes are equal). Why the harmonic mean:
   a coordinate that never had a gradient (a constant input pixel, a dead ReLU upstream) has
   Adam step size :math:`lr/\epsilon`, which dominates an arithmetic mean or a maximum and would
-  remove every group on the first step (measured on the digits MLP: 100 % of the hidden units
-  gone); the mean metric weighs it as one coordinate among many.
+  remove every group on the first step; the mean metric weighs it as one coordinate among many.
 
   Args:
     v: the point the optimizer steps to, in its compute dtype (at least float32).
@@ -96,21 +87,21 @@ def prox_leaf(v: jax.Array, lr: Any, scale: Any, penalty: Penalty) -> jax.Array:
     The new value of the leaf, in ``v``'s dtype.
   """
   out = v
-  l1_step = product(lr, penalty.l1)
-  if not _prox.is_static_zero(l1_step):
-    out = _prox.soft_threshold_leaf(out, product(l1_step, scale))
-  group_step = product(lr, penalty.group_l1)
-  if not _prox.is_static_zero(group_step):
+  l1_step = _numerics.product(lr, penalty.l1)
+  if not _numerics.is_static_zero(l1_step):
+    out = prox._soft_threshold_leaf(out, _numerics.product(l1_step, scale))
+  group_step = _numerics.product(lr, penalty.group_l1)
+  if not _numerics.is_static_zero(group_step):
     axis = -1 if penalty.group_axis is None else int(penalty.group_axis)
-    axes = _prox.group_reduction_axes(v.shape, axis)
+    axes = _numerics.group_reduction_axes(v.shape, axis)
     group_size = math.prod(v.shape[i] for i in axes)
     group_scale = 1 / jnp.mean(1 / scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale
-    threshold = product(group_step * math.sqrt(group_size), group_scale)
-    out = _prox.block_soft_threshold_leaf(out, threshold, axis)
-  l0_step = product(lr, penalty.l0)
-  if not _prox.is_static_zero(l0_step):
-    out = _prox.hard_threshold_leaf(out, jnp.sqrt(2 * product(l0_step, scale)))
-  l2_step = product(lr, penalty.l2)
-  if not _prox.is_static_zero(l2_step):
-    out = out / (1 + product(l2_step, scale))
+    threshold = _numerics.product(group_step * math.sqrt(group_size), group_scale)
+    out = prox._block_soft_threshold_leaf(out, threshold, axis)
+  l0_step = _numerics.product(lr, penalty.l0)
+  if not _numerics.is_static_zero(l0_step):
+    out = prox._hard_threshold_leaf(out, jnp.sqrt(2 * _numerics.product(l0_step, scale)))
+  l2_step = _numerics.product(lr, penalty.l2)
+  if not _numerics.is_static_zero(l2_step):
+    out = out / (1 + _numerics.product(l2_step, scale))
   return out

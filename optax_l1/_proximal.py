@@ -1,0 +1,159 @@
+"""The proximal optimizer: a diagonal step, then the prox of the penalties in the step's metric."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from optax_l1 import _numerics, _penalties, _validation, preconditioners
+
+
+class ProximalState(NamedTuple):
+  """State of :func:`l1_prox`, :func:`group_l1_prox` and :func:`proximal` (and the aliases).
+
+  Attributes:
+    count: the number of steps taken (int32), for schedules and bias correction.
+    preconditioner: the optimizer's own state (moments); ``optax.EmptyState()`` for the
+      last-stage transformations.
+  """
+
+  count: jax.Array  # type: ignore[assignment]  # optax's name for it, shadowing tuple.count
+  preconditioner: Any
+
+
+def proximal(
+  preconditioner: preconditioners.Preconditioner,
+  learning_rate: optax.ScalarOrSchedule,
+  *,
+  l1: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule = 0.0,
+  group_l1: optax.ScalarOrSchedule = 0.0,
+  group_axis: int | None = None,
+  l0: optax.ScalarOrSchedule = 0.0,
+  weight_decay: optax.ScalarOrSchedule = 0.0,
+  mask: _numerics.Mask | None = None,
+) -> optax.GradientTransformationExtraArgs:
+  r"""A full proximal optimizer: a diagonal step, then the prox in the step's own metric.
+
+  With the preconditioner's direction :math:`p` and per-coordinate metric :math:`d`
+  (:math:`d = 1` for SGD, :math:`\sqrt{\hat v} + \epsilon` for Adam, …):
+
+  .. math::
+
+    v = w - \eta_t\,(p + \mu w), \qquad
+    w \leftarrow \frac{\operatorname{soft}(v,\ \eta_t\lambda_1/d)}{1 + \eta_t\lambda_2/d}
+    = \operatorname*{argmin}_y \tfrac{1}{2\eta_t}\|y - v\|_d^2
+      + \lambda_1\|y\|_1 + \tfrac{\lambda_2}{2}\|y\|_2^2,
+
+  where :math:`\|z\|_d^2 = \sum_i d_i z_i^2` and :math:`\mu` is decoupled weight decay. This
+  is ProxGen's preconditioned proximal step: the threshold lives in the metric of the step,
+  so adaptive optimizers reach exact zeros (see the warning in :func:`l1_prox`). Under ``jax.jit`` the
+  metric is computed once per coordinate and the step reads and writes each leaf and moment
+  no more often than the optax optimizer it extends. It minimises
+  :math:`f(w) + \lambda_1\|w\|_1 + \tfrac{\lambda_2}{2}\|w\|_2^2` over the masked leaves
+  (the same :math:`\lambda_1` as ``keras.regularizers.l1``); leaves outside ``mask`` take the
+  plain optimizer step, with neither penalty nor weight decay.
+
+  Chain it after gradient stages (``optax.clip_by_global_norm``, …); wrap it in
+  ``optax.MultiSteps``, ``optax.inject_hyperparams``, ``optax.apply_if_finite`` as any optax
+  optimizer. Traced hyperparameters (injected, or from schedules) are used as given, without
+  checks (a negative ``l1`` grows weights; see :func:`l1_prox`). With
+  ``optax.inject_hyperparams`` and a callable ``mask``, pass ``static_args="mask"`` (as for
+  ``optax.adamw``): otherwise optax takes the callable for a schedule of the step count.
+
+  Args:
+    preconditioner: the optimizer step, e.g. ``optax_l1.preconditioners.adam()``.
+    learning_rate: :math:`\eta_t`, a float or a schedule of the step count.
+    l1: the L1 strength :math:`\lambda_1 \ge 0`, or a schedule.
+    l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
+    group_l1: the group-lasso strength :math:`\lambda_G \ge 0` (penalty
+      :math:`\lambda_G\sum_G\sqrt{|G|}\,\|w_G\|_2`, groups indexed by ``group_axis`` as in
+      :func:`group_l1_prox`), or a schedule. With ``l1`` too, the sparse group lasso. Each
+      group is thresholded with the step size of its *mean metric*,
+      :math:`\bar\eta_G = \eta_t / \operatorname{mean}_{i\in G} d_i` (per-coordinate step
+      sizes leave no closed form). The arithmetic mean of the step sizes :math:`\eta_t/d_i`, or
+      their maximum, would be dominated by coordinates that never had a gradient
+      (:math:`d_i = \epsilon`: a constant input, a dead unit upstream) and remove every group at
+      once (the docs' guide "Structured sparsity and compaction" says more).
+    group_axis: the axis whose indices are the groups; ``None`` (default) is the last
+      axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+    l0: the L0 strength :math:`\lambda_0 \ge 0`, or a schedule: keep :math:`w_i` only where
+      :math:`|v_i| > \sqrt{2\eta_t\lambda_0/d_i}` (ProxGen's AdamL0). Non-convex: the result
+      depends on initialisation and step size, kept weights are not shrunk, and weights near
+      the threshold can flip between zero and non-zero; it cannot be combined with the other
+      penalties.
+    weight_decay: decoupled weight decay :math:`\mu \ge 0` (AdamW), or a schedule.
+    mask: which leaves are penalised (and decayed), as in ``optax.add_decayed_weights``.
+
+  Returns:
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+
+  Raises:
+    ValueError: at construction, for a negative or non-finite hyperparameter given as a
+      number; in ``update``, if ``params`` is missing or ``mask`` does not match them.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_l1
+    >>> tx = optax.chain(
+    ...     optax.clip_by_global_norm(1.0),
+    ...     optax_l1.proximal(optax_l1.preconditioners.adam(), 0.1, l1=0.01))
+    >>> params = jnp.array([0.05, 1.0])
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(jnp.array([0.0, 0.1]), state, params)
+    >>> optax.apply_updates(params, updates).round(4)
+    Array([0.  , 0.89], dtype=float32)
+
+  References:
+    Yun, Lozano & Yang, `Adaptive Proximal Gradient Methods for Structured Neural Networks
+    <https://proceedings.neurips.cc/paper/2021/hash/cc3f5463bc4d26bc38eadc8bcffbc654-Abstract.html>`_,
+    NeurIPS 2021
+
+  .. seealso:: :func:`l1_prox`, :mod:`optax_l1.preconditioners`
+  """
+  if not isinstance(preconditioner, preconditioners.Preconditioner):
+    raise TypeError(
+      "preconditioner must be an optax_l1.preconditioners.Preconditioner, which reports the "
+      "per-coordinate step size the threshold needs; got "
+      f"{type(preconditioner).__name__}. An optax optimizer hides that step size: use "
+      "optax_l1.adam/adamw/rmsprop/adagrad/sgd, optax_l1.preconditioners.adam() etc., or "
+      "write a Preconditioner for your optimizer."
+    )
+  _validation.check_hyperparameter(learning_rate, "learning_rate")
+  _validation.check_hyperparameter(weight_decay, "weight_decay")
+  penalty = _penalties.Strengths(l1=l1, l2=l2, group_l1=group_l1, group_axis=group_axis, l0=l0)
+  penalty.validate()
+
+  def init_fn(params):
+    return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=preconditioner.init(params))
+
+  def update_fn(updates, state, params=None, **extra_args):
+    del extra_args
+    _validation.check_params(params, "optax_l1.proximal")
+    count = optax.safe_increment(state.count)
+    lr = _numerics.value_at(learning_rate, state.count)
+    decay = _numerics.value_at(weight_decay, state.count)
+    strengths = penalty.at(state.count)
+    direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
+    if scale is None:
+      scale = jax.tree.map(lambda _: 1.0, params)
+    penalised = _numerics.resolve_mask(mask, params)
+
+    def leaf(p, step, s, on):
+      if not _numerics.is_float_leaf(p):
+        return jnp.zeros_like(p)
+      pc = p.astype(_numerics.compute_dtype(p.dtype))
+      if not on:
+        return (-lr * step).astype(p.dtype)
+      v = pc - lr * step if _numerics.is_static_zero(decay) else pc - lr * (step + decay * pc)
+      return (_penalties.prox_in_metric(v, lr, s, strengths) - pc).astype(p.dtype)
+
+    new_updates = jax.tree.map(leaf, params, direction, scale, penalised)
+    return new_updates, ProximalState(count=count, preconditioner=inner)
+
+  return optax.GradientTransformationExtraArgs(init_fn, update_fn)
