@@ -1,4 +1,4 @@
-"""The README stays true: its code runs, and CI runs its test command."""
+"""The README stays true: its code runs, and CI runs the test command it gives."""
 
 import contextlib
 import io
@@ -18,9 +18,9 @@ def test_usage_example_runs_and_prints_exact_zeros():
   assert total[0] == "total" and int(total[1]) > 0  # some kernel weights are exactly zero
 
 
-def test_quickstart_is_two_commands_and_ci_runs_the_second():
+def test_ci_runs_the_test_command_the_quickstart_gives():
   quickstart = README.split("## Quickstart")[1].split("\n## ")[0]
-  commands = re.findall(r"```sh\n(.*?)\n```", quickstart, re.S)
-  assert len(commands) == 2 and all("\n" not in command for command in commands)
-  assert "optax-l1 compare" in commands[0]
-  assert commands[1] in (ROOT / ".ci" / "run").read_text()
+  commands = set(re.findall(r"```sh\n(.*?)\n```", quickstart, re.S))
+  ci = (ROOT / ".ci" / "run").read_text().splitlines()
+  test_commands = [line for line in ci if "pytest" in line and not line.lstrip().startswith("#")]
+  assert test_commands and all(command in commands for command in test_commands)
