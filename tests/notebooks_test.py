@@ -1,15 +1,18 @@
-"""The notebooks: committed executed and clean, and each one runs end to end.
+"""The notebooks: paired with their text, committed executed and clean, and each runs end to end.
 
-The runs use the small budget (``OPTAX_L1_NOTEBOOK_BUDGET=small``: fewer steps and λ values) in
-a fresh ``python3`` kernel. jupyter_client starts that kernelspec (``python -m
-ipykernel_launcher``) with ``sys.executable``, so the notebooks run in this test's environment;
-``test_kernel_runs_this_python`` checks it. ``notebooks/build.py`` regenerates the notebooks.
+Each notebook is a jupytext pair, ``NN_name.md`` (MyST markdown, the source) beside
+``NN_name.ipynb`` (committed executed); ``notebooks/README.md`` has the command that syncs and
+re-executes them. The runs here use the small budget (``OPTAX_L1_NOTEBOOK_BUDGET=small``: fewer
+steps and λ values) in a fresh ``python3`` kernel. jupyter_client starts that kernelspec
+(``python -m ipykernel_launcher``) with ``sys.executable``, so the notebooks run in this test's
+environment; ``test_kernel_runs_this_python`` checks it.
 """
 
 import pathlib
 import subprocess
 import sys
 
+import jupytext
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -17,6 +20,8 @@ from nbclient import NotebookClient
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+TEXT_NOTEBOOKS = sorted(path for path in NOTEBOOK_DIR.glob("*.md") if path.name != "README.md")
+RERUN = "see notebooks/README.md to sync and re-execute"
 CELL_TIMEOUT_S = 120
 
 
@@ -45,6 +50,10 @@ def _errors(nb):
   ]
 
 
+def _cells(nb):
+  return [(cell.cell_type, cell.source) for cell in nb.cells]
+
+
 def _plots(nb):
   return any("plt." in cell.source for cell in nb.cells if cell.cell_type == "code")
 
@@ -64,6 +73,21 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
+def test_notebook_is_in_sync_with_its_text(path):
+  text = path.with_suffix(".md")
+  assert text.is_file(), f"{path.name} has no jupytext pair {text.name}"
+  paired = jupytext.read(text)
+  assert paired.metadata["jupytext"]["formats"] == "ipynb,md:myst"
+  committed = nbformat.read(path, as_version=4)
+  assert _cells(paired) == _cells(committed), f"{text.name} and {path.name} differ; {RERUN}"
+
+
+@pytest.mark.parametrize("path", TEXT_NOTEBOOKS, ids=_ids)
+def test_text_notebook_has_its_ipynb(path):
+  assert path.with_suffix(".ipynb").is_file(), f"{path.name} has no .ipynb; {RERUN}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids)
 def test_committed_notebook_is_executed(path):
   nb = nbformat.read(path, as_version=4)
   nbformat.validate(nb)
@@ -74,9 +98,9 @@ def test_committed_notebook_is_executed(path):
     for i, cell in enumerate(nb.cells)
     if cell.cell_type == "code" and cell.execution_count is None
   ]
-  assert not unexecuted, f"code cells never executed: {unexecuted}; run notebooks/build.py"
+  assert not unexecuted, f"code cells never executed: {unexecuted}; {RERUN}"
   counts = [cell.execution_count for cell in code_cells]
-  assert counts == list(range(1, len(counts) + 1)), f"not run top to bottom once: {counts}"
+  assert counts == list(range(1, len(counts) + 1)), f"not run top to bottom once: {counts}; {RERUN}"
   assert not _errors(nb)
   if _plots(nb):
     assert _images(nb), "a notebook that plots must be committed with its image/png outputs"
@@ -111,7 +135,7 @@ def test_notebook_runs_with_small_budget(path, monkeypatch):
 
 
 def test_notebooks_are_lint_clean():
-  # ruff lints and formats the notebooks' code cells as well as build.py.
+  # ruff lints and formats the notebooks' code cells.
   for command in (["check"], ["format", "--check"]):
     result = subprocess.run(
       [sys.executable, "-m", "ruff", *command, "notebooks"],
