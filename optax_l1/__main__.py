@@ -2,8 +2,9 @@
 
 Each command lives in its own module under :mod:`optax_l1.examples`, with a
 ``main(argv, prog=...)`` that parses its own arguments; the module is imported only when its
-command runs, so ``optax-l1 --help`` works without the ``examples`` extra (flax, scikit-learn,
-matplotlib, tqdm). Adding a command is adding one entry to ``COMMANDS``.
+command runs, so ``optax-l1 --help`` works without the ``examples`` extra, and a command that
+needs a module of the extra says so in one line on stderr, with what to install (exit status 1;
+usage errors are argparse's, status 2). Adding a command is adding one entry to ``COMMANDS``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
   ),
 }
 
+# The `examples` extra of pyproject.toml: import name -> distribution name.
+EXAMPLES_EXTRA: dict[str, str] = {
+  "flax": "flax",
+  "sklearn": "scikit-learn",
+  "matplotlib": "matplotlib",
+  "tqdm": "tqdm",
+  "equinox": "equinox",
+}
+
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1") -> int:
-  """Runs ``prog COMMAND [options]``; returns the exit status (2 when no command is given)."""
+  """Runs ``prog COMMAND [options]``; returns the exit status.
+
+  The status is 0 on success, 2 for a usage error (no command, say) and 1 when the command
+  needs a module of the ``examples`` extra that is not installed.
+  """
   parser = argparse.ArgumentParser(
     prog=prog,
     description="optax_l1: L1 regularisation that gives exact zeros, as optax transformations.",
@@ -41,8 +55,20 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1") -> int:
   if args.command is None:  # a usage error, as for any required argument: help, status 2
     parser.print_help(sys.stderr)
     return 2
-  module = importlib.import_module(COMMANDS[args.command][0])
-  return module.main(rest, prog=f"{prog} {args.command}")
+  command = f"{prog} {args.command}"
+  try:
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return module.main(rest, prog=command)
+  except ModuleNotFoundError as error:
+    missing = (error.name or "").partition(".")[0]
+    if missing not in EXAMPLES_EXTRA:
+      raise  # not the extra's: a broken install or a bug, with its traceback
+    print(
+      f"{command}: error: no module named {missing!r}, which comes with the examples extra "
+      f'({", ".join(EXAMPLES_EXTRA.values())}): pip install "optax_l1[examples]"',
+      file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

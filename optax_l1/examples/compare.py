@@ -34,11 +34,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -317,9 +319,43 @@ def plot_history(results: Sequence[digits.TrainResult], path: str, title: str) -
   fig.savefig(path, dpi=120)
 
 
+def check_out(out: str) -> str | None:
+  """Creates the folder ``out`` if needed and checks that a file can be written in it.
+
+  It writes and removes a probe file, so that what permissions alone do not show (a read-only
+  file system, a full disk, a folder such as ``/sys``) is found before any training.
+
+  Returns:
+    ``None`` when ``out`` is ready, else what is wrong, in one line.
+  """
+  if os.path.lexists(out) and not os.path.isdir(out):
+    return f"{out!r} exists and is not a directory"
+  try:
+    os.makedirs(out, exist_ok=True)
+  except OSError as error:
+    return f"{out!r}: cannot create the directory: {error.strerror or error}"
+  try:
+    handle, probe = tempfile.mkstemp(prefix=".optax-l1-probe-", dir=out)
+    os.close(handle)
+    os.remove(probe)
+  except OSError as error:
+    return f"{out!r}: cannot write files in it: {error.strerror or error}"
+  return None
+
+
 def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1 compare") -> int:
-  """Runs the command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status 0."""
+  """Runs the command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+  The status is 0 on success, 2 for a usage error (argparse's, or an ``--out`` that cannot be
+  created or written, found before any training) and 1 when writing the results fails after
+  training (the table is printed first). Errors of its own are one line on stderr.
+  """
   args = build_parser(prog).parse_args(argv)
+  if not args.no_plots:  # before training: fail early without matplotlib
+    importlib.import_module("matplotlib.backends.backend_agg")
+  if problem := check_out(args.out):
+    print(f"{prog}: error: argument --out: {problem}", file=sys.stderr)
+    return 2
   start = time.perf_counter()
   log_every = -(-args.steps // HISTORY_POINTS)  # at most HISTORY_POINTS chunks
   setup = (
@@ -327,9 +363,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1 compare") -
     f"{args.steps} steps, seed {args.seed}, λ = {args.l1:g} on the kernels"
   )
   print(setup, file=sys.stderr, flush=True)
-  os.makedirs(args.out, exist_ok=True)  # before training: fail early if it cannot be made
 
   results = [run(method, args, log_every) for method in args.methods]
+
+  print()  # the table first: a failed write below does not lose it
+  print(setup)
+  print(format_table(results))
+  print()
+  for name in args.methods:
+    print(f"{name:<8} {digits.REGISTRY[name].summary}")
 
   config = {
     "l1": args.l1,
@@ -355,21 +397,21 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1 compare") -
   written = [os.path.join(args.out, RESULTS_JSON)]
   text = json.dumps({"runs": runs, "config": config}, indent=2, ensure_ascii=False)
   text = re.sub(r"\[\s+([^\s,\[\]]+),\s+([^\s,\[\]]+)\s+\]", r"[\1, \2]", text)  # pairs on a line
-  with open(written[0], "w", encoding="utf-8") as f:
-    f.write(text + "\n")
-  if not args.no_plots:
-    title = f"Digits MLP 64-{args.hidden}-10, λ = {args.l1:g}, {args.steps} steps"
-    written.append(os.path.join(args.out, HISTOGRAM_PNG))
-    plot_histograms(results, written[-1], f"Kernel weight magnitudes — {title}")
-    written.append(os.path.join(args.out, HISTORY_PNG))
-    plot_history(results, written[-1], f"Exact zeros during training — {title}")
+  try:
+    with open(written[0], "w", encoding="utf-8") as f:
+      f.write(text + "\n")
+    if not args.no_plots:
+      title = f"Digits MLP 64-{args.hidden}-10, λ = {args.l1:g}, {args.steps} steps"
+      written.append(os.path.join(args.out, HISTOGRAM_PNG))
+      plot_histograms(results, written[-1], f"Kernel weight magnitudes — {title}")
+      written.append(os.path.join(args.out, HISTORY_PNG))
+      plot_history(results, written[-1], f"Exact zeros during training — {title}")
+  except OSError as error:
+    print(
+      f"{prog}: error: cannot write {written[-1]!r}: {error.strerror or error}", file=sys.stderr
+    )
+    return 1
 
-  print()
-  print(setup)
-  print(format_table(results))
-  print()
-  for name in args.methods:
-    print(f"{name:<8} {digits.REGISTRY[name].summary}")
   print(f"\nwrote {', '.join(written)} ({time.perf_counter() - start:.0f} s in all)")
   return 0
 
