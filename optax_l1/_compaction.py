@@ -232,7 +232,7 @@ def compact_dense_stack(
 
 
 def compact_mlp(
-  linears: Sequence[nnx.Linear], activation: Activation
+  linears: Sequence[nnx.Linear] | nnx.Sequential, activation: Activation
 ) -> tuple[nnx.Sequential, CompactionReport]:
   r"""A smaller ``nnx.Sequential`` computing what a stack of ``nnx.Linear`` layers computes.
 
@@ -246,7 +246,12 @@ def compact_mlp(
   Flax is imported when this is called: ``import optax_l1`` does not need it.
 
   Args:
-    linears: the ``nnx.Linear`` layers, in order (e.g. ``[model.linear1, model.linear2]``).
+    linears: the ``nnx.Linear`` layers, in order (e.g. ``[model.linear1, model.linear2]``), or
+      an ``nnx.Sequential`` of the form this function returns: ``nnx.Linear`` layers with
+      ``activation`` itself (the same object, e.g. ``jax.nn.relu``, which is ``nnx.relu``)
+      between each two, ``Sequential(linear, activation, linear, …, activation, linear)``. Its
+      ``nnx.Linear`` layers are taken in order; any other entry (a dropout, another function,
+      a wrapper of the activation) is an error, as the network would not be the MLP above.
     activation: the elementwise activation between them, e.g. ``jax.nn.relu``.
 
   Returns:
@@ -254,7 +259,8 @@ def compact_mlp(
     between them, and the :class:`CompactionReport`.
 
   Raises:
-    TypeError: if a layer is not an ``nnx.Linear``.
+    TypeError: if a layer is not an ``nnx.Linear``, an ``nnx.Sequential`` is not of the form
+      above, or ``linears`` is neither a sequence nor an ``nnx.Sequential``.
     ValueError: as :func:`compact_dense_stack`.
 
   Examples:
@@ -271,19 +277,47 @@ def compact_mlp(
     >>> bool(jnp.allclose(small(x), last(jax.nn.relu(first(x))), atol=1e-6))
     True
 
+    An ``nnx.Sequential`` of that form, such as the result, can be given as it is:
+
+    >>> _, again = optax_l1.compact_mlp(small, jax.nn.relu)
+    >>> again.units_before, again.units_after
+    ((2,), (2,))
+
   .. seealso:: :func:`compact_dense_stack`
   """
   from flax import nnx  # an optional extra: imported when used, not with optax_l1
 
-  for k, layer in enumerate(linears):
+  def name(f: Any) -> str:
+    return getattr(f, "__name__", type(f).__name__)
+
+  if isinstance(linears, nnx.Sequential):  # linear, activation, linear, ..., linear
+    entries = list(linears.layers)
+    form = "an nnx.Sequential is read as Sequential(linear, activation, ..., activation, linear)"
+    for k, entry in enumerate(entries):
+      if k % 2 == 0 and not isinstance(entry, nnx.Linear):
+        raise TypeError(f"linears.layers[{k}] must be an nnx.Linear ({form}), got {name(entry)}.")
+      if k % 2 == 1 and entry is not activation:
+        raise TypeError(
+          f"linears.layers[{k}] must be the activation given, {name(activation)} (the same "
+          f"object; {form}), got {name(entry)}."
+        )
+    if entries and len(entries) % 2 == 0:
+      raise TypeError(f"linears must end with an nnx.Linear ({form}), got {name(entries[-1])}.")
+    given: Sequence[Any] = entries[::2]
+  elif isinstance(linears, Sequence):
+    given = linears
+  else:
+    raise TypeError(
+      "linears must be a sequence of nnx.Linear layers (e.g. [model.linear1, model.linear2]) "
+      f"or an nnx.Sequential of them with the activation between, got {type(linears).__name__}."
+    )
+  for k, layer in enumerate(given):
     if not isinstance(layer, nnx.Linear):
       raise TypeError(f"linears[{k}] must be an nnx.Linear, got {type(layer).__name__}.")
-  layers = [
-    (layer.kernel[...], None if layer.bias is None else layer.bias[...]) for layer in linears
-  ]
+  layers = [(layer.kernel[...], None if layer.bias is None else layer.bias[...]) for layer in given]
   compacted, report = compact_dense_stack(layers, activation)
   modules: list[Any] = []
-  for k, (layer, (kernel, bias)) in enumerate(zip(linears, compacted, strict=True)):
+  for k, (layer, (kernel, bias)) in enumerate(zip(given, compacted, strict=True)):
     if k:
       modules.append(activation)
     modules.append(_linear_like(nnx, layer, kernel, bias))
