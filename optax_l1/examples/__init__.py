@@ -9,4 +9,7 @@
   and norms left free), for Flax NNX and Linen.
 - :mod:`optax_l1.examples.linen_digits`: the digits MLP in Flax Linen, with a ``TrainState``
   whose ``tx`` is :func:`optax_l1.adam`.
+- :mod:`optax_l1.examples.equinox_mlp`: an Equinox ``eqx.nn.MLP`` on the digits, its mask
+  built with ``eqx.filter``, exact zeros with :func:`optax_l1.adam` and whole hidden units
+  with ``group_axis=0`` (Equinox's ``(out, in)`` weights).
 """
