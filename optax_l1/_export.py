@@ -38,7 +38,7 @@ def to_bcoo(params: Any, *, mask: Any = None) -> Any:
 
   Args:
     params: a pytree of arrays, e.g. a Linen ``params`` dict or ``nnx.state(model, nnx.Param)``.
-    mask: which leaves to convert, as in ``optax.add_decayed_weights``: a pytree of bools with
+    mask: which leaves to convert, resolved as ``optax.masked`` does: a pytree of bools with
       the params' structure (or a prefix of it), or a callable returning one. ``None``
       (default) selects the 2-D leaves (Dense kernels). Only floating-point array leaves of
       at least one dimension are converted, whatever the mask says.
@@ -80,7 +80,7 @@ def to_bcoo(params: Any, *, mask: Any = None) -> Any:
     selected = _numerics.resolve_mask(mask, params)
 
   def leaf_fn(leaf: Any, on: bool) -> Any:
-    if not (on and np.ndim(leaf) >= 1 and _numerics.is_float_leaf(leaf)):
+    if not (on and np.ndim(leaf) >= 1 and _numerics.is_inexact_leaf(leaf)):
       return leaf
     nse = int(np.count_nonzero(np.asarray(leaf)))
     return sparse.BCOO.fromdense(leaf, nse=nse)

@@ -15,7 +15,7 @@ def l1_prox(
   l1: optax.ScalarOrSchedule,
   learning_rate: optax.ScalarOrSchedule,
   *,
-  l2: optax.ScalarOrSchedule = 0.0,
+  l2: optax.ScalarOrSchedule | None = None,
   mask: _numerics.Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""The L1 (elastic-net) proximal step, as the last stage of an ``optax.chain``.
@@ -55,12 +55,14 @@ def l1_prox(
     l1: the L1 strength :math:`\lambda_1 \ge 0`, or a schedule of the step count.
     learning_rate: the learning rate :math:`\eta_t` of the earlier stages, or their schedule.
     l2: the L2 strength :math:`\lambda_2 \ge 0` (elastic net), or a schedule.
-    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
+    mask: which leaves are penalised, resolved as ``optax.masked`` does: a pytree of bools
       with the params' structure (or a prefix of it), or a callable returning one. Other
       leaves receive the incoming update unchanged.
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Raises:
     ValueError: at construction, for a negative or non-finite ``l1``, ``l2`` or
@@ -84,7 +86,9 @@ def l1_prox(
 
   .. seealso:: :func:`proximal`, :func:`optax_l1.sgd`, :func:`optax_l1.adam`
   """
-  return _last_stage("optax_l1.l1_prox", learning_rate, _penalties.Strengths(l1=l1, l2=l2), mask)
+  return _last_stage(
+    "optax_l1.l1_prox", learning_rate, _penalties.Strengths.create(l1=l1, l2=l2), mask
+  )
 
 
 def group_l1_prox(
@@ -124,7 +128,9 @@ def group_l1_prox(
     mask: which leaves are penalised (biases usually are not), as in :func:`l1_prox`.
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Raises:
     ValueError: at construction, for a negative or non-finite number; in ``update``, if
@@ -153,7 +159,9 @@ def group_l1_prox(
   .. seealso:: :func:`block_soft_threshold`, :func:`l1_prox`, :func:`optax_l1.adam`
   """
   _validation.check_hyperparameter(l1, "l1")  # checked here to name the arguments as given
-  penalty = _penalties.Strengths(group_l1=l1, group_axis=_validation.check_axis(axis, "axis"))
+  penalty = _penalties.Strengths.create(
+    group_l1=l1, group_axis=_validation.check_axis(axis, "axis")
+  )
   return _last_stage("optax_l1.group_l1_prox", learning_rate, penalty, mask)
 
 
@@ -165,7 +173,6 @@ def _last_stage(
 ) -> optax.GradientTransformationExtraArgs:
   """A prox applied to ``params + updates`` with step size ``learning_rate``."""
   _validation.check_hyperparameter(learning_rate, "learning_rate")
-  penalty.validate()
 
   def init_fn(params):
     del params
@@ -179,7 +186,7 @@ def _last_stage(
     penalised = _numerics.resolve_mask(mask, params)
 
     def leaf(u, p, on):
-      if not (on and _numerics.is_float_leaf(p)):
+      if not (on and _numerics.is_inexact_leaf(p)):
         return u
       p = p.astype(_numerics.compute_dtype(p.dtype))
       new = _penalties.prox_in_metric(p + u.astype(p.dtype), lr, 1.0, strengths)
@@ -207,7 +214,9 @@ def keep_zeros() -> optax.GradientTransformationExtraArgs:
   from the params at every step (no state): a weight that became exactly zero stays zero.
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -232,9 +241,12 @@ def keep_zeros() -> optax.GradientTransformationExtraArgs:
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
     _validation.check_params(params, "optax_l1.keep_zeros")
-    new_updates = jax.tree.map(
-      lambda u, p: jnp.where(p == 0, jnp.zeros((), u.dtype), u), updates, params
-    )
-    return new_updates, state
+
+    def leaf(u, p):
+      if not _numerics.is_inexact_leaf(p):  # counters, PRNG keys: not weights
+        return u
+      return jnp.where(p == 0, jnp.zeros((), u.dtype), u)
+
+    return jax.tree.map(leaf, updates, params), state
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

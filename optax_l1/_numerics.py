@@ -20,9 +20,22 @@ def compute_dtype(dtype: Any) -> Any:
   return jnp.promote_types(dtype, jnp.float32)
 
 
-def is_float_leaf(x: Any) -> bool:
-  """Whether a leaf is a floating-point array (integer and bool leaves are never shrunk)."""
-  return jnp.issubdtype(jnp.result_type(x), jnp.floating)
+def real_dtype(dtype: Any) -> Any:
+  """The real dtype of ``dtype``'s magnitudes: float32 for complex64, itself for a real one."""
+  return jnp.finfo(dtype).dtype
+
+
+def is_inexact_leaf(x: Any) -> bool:
+  """Whether a leaf is a floating-point or complex array (integer and bool leaves, PRNG keys
+  and other non-numeric arrays are never shrunk)."""
+  return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+  """``|x|²``, real: ``x * x`` for a real array, ``re² + im²`` for a complex one."""
+  if jnp.iscomplexobj(x):
+    return jnp.square(x.real) + jnp.square(x.imag)
+  return x * x
 
 
 def is_static_zero(value: Any) -> bool:
@@ -69,18 +82,40 @@ def broadcast_like(tree: Any, like: Any, *, name: str) -> Any:
     ) from None
 
 
+def is_mask_function(mask: Any) -> bool:
+  """Whether ``mask`` is a function of the params, by ``optax.masked``'s rule.
+
+  A mask is a function when every leaf of it is callable. A pytree that is itself callable,
+  such as an Equinox module of bools, is a pytree of bools, not a function.
+  """
+  callable_leaves = jax.tree.leaves(jax.tree.map(callable, mask))
+  return bool(callable_leaves) and all(callable_leaves)
+
+
 def resolve_mask(mask: Any, params: Any) -> Any:
   """A pytree of Python bools with the structure of ``params`` (True: penalised)."""
   if mask is None:
     return jax.tree.map(lambda _: True, params)
-  if callable(mask):
+  if is_mask_function(mask):
     mask = mask(params)
+  if np.ndim(mask) == 0 and isinstance(mask, (bool, np.bool_, np.ndarray, jax.Array)):
+    raise TypeError(
+      f"mask is a single boolean ({mask!r}), not a pytree of them: pass None to penalise every "
+      "leaf, or a pytree of bools (or a function of the params returning one). "
+      + _INJECTED_MASK_HINT
+    )
   full = broadcast_like(mask, params, name="mask")
   for leaf in jax.tree.leaves(full):
     if not isinstance(leaf, (bool, np.bool_)):
       raise TypeError(
         "mask leaves must be Python bools (True: penalised), as in optax.masked; "
         f"got {type(leaf).__name__}. Build it from the params' paths or shapes, e.g. "
-        "`lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`."
+        "`lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`. " + _INJECTED_MASK_HINT
       )
   return full
+
+
+_INJECTED_MASK_HINT = (
+  "With optax.inject_hyperparams and a mask function, pass static_args='mask': otherwise "
+  "inject_hyperparams calls the function as a schedule of the step count."
+)

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from optax_l1 import _numerics
+
 
 @dataclasses.dataclass(frozen=True)
 class LeafSparsity:
@@ -37,10 +39,15 @@ class SparsityReport:
   """Exact zeros per leaf and in total; ``print`` it for a table, ``to_dict`` for JSON.
 
   Attributes:
-    leaves: one :class:`LeafSparsity` per array leaf, in pytree order.
+    leaves: one :class:`LeafSparsity` per floating-point or complex array leaf, in pytree
+      order.
+    skipped: the paths and dtypes of the array leaves that are not weights and were not
+      counted (integer and boolean arrays such as step counts, PRNG keys), as
+      ``(path, dtype name)`` pairs.
   """
 
   leaves: tuple[LeafSparsity, ...]
+  skipped: tuple[tuple[str, str], ...] = ()
 
   @property
   def zeros(self) -> int:
@@ -73,6 +80,7 @@ class SparsityReport:
       "zeros": self.zeros,
       "size": self.size,
       "fraction": self.fraction,
+      "skipped": [{"path": path, "dtype": dtype} for path, dtype in self.skipped],
     }
 
   def __str__(self) -> str:
@@ -92,6 +100,9 @@ class SparsityReport:
       lines.append(
         f"{path:<{width}}  {shape:<{shape_width}}  {zeros:>12,}  {size:>12,}  {100 * fraction:>6.2f}%"
       )
+    if self.skipped:
+      listed = ", ".join(f"{path} ({dtype})" for path, dtype in self.skipped)
+      lines.append(f"not counted ({len(self.skipped)} non-float leaves): {listed}")
     return "\n".join(lines)
 
 
@@ -101,10 +112,12 @@ def _count_zeros(leaves: list[jax.Array]) -> list[jax.Array]:
 
 
 def sparsity(params: Any) -> SparsityReport:
-  """Counts the exact zeros (``x == 0``) of every array leaf of ``params``.
+  """Counts the exact zeros (``x == 0``) of every floating-point and complex leaf of ``params``.
 
-  Non-array leaves (``None``, strings) are skipped. The counting runs under ``jax.jit`` on the
-  arrays' device; only the counts come back to the host.
+  Only weights are counted: integer and boolean arrays (step counters, BatchNorm's counts)
+  and PRNG keys (a Flax model's ``nnx.Rngs``) are listed in the report's ``skipped``, and
+  non-array leaves (``None``, strings) are ignored. The counting runs under ``jax.jit`` on
+  the arrays' device; only the counts come back to the host.
 
   Args:
     params: a pytree of arrays, e.g. a Flax ``nnx.State`` or a Linen ``params`` dict.
@@ -128,15 +141,20 @@ def sparsity(params: Any) -> SparsityReport:
     total                    4             6   66.67%
   """
   with_path, _ = jax.tree_util.tree_flatten_with_path(params)
-  entries = [
+  arrays = [
     (jax.tree_util.keystr(path), leaf)
     for path, leaf in with_path
     if isinstance(leaf, (jax.Array, np.ndarray, np.generic))
   ]
+  entries = [(path, leaf) for path, leaf in arrays if _numerics.is_inexact_leaf(leaf)]
+  skipped = tuple(
+    (path, str(leaf.dtype)) for path, leaf in arrays if not _numerics.is_inexact_leaf(leaf)
+  )
   counts = _count_zeros([jnp.asarray(leaf) for _, leaf in entries])
   return SparsityReport(
     leaves=tuple(
       LeafSparsity(path=path, shape=tuple(leaf.shape), zeros=int(count), size=int(leaf.size))
       for (path, leaf), count in zip(entries, counts, strict=True)
-    )
+    ),
+    skipped=skipped,
   )

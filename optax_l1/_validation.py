@@ -14,42 +14,59 @@ import jax
 import numpy as np
 
 
-def check_hyperparameter(value: Any, name: str) -> None:
-  """Raises ValueError if a concrete ``value`` is negative or not finite; schedules pass."""
-  if callable(value) or isinstance(value, jax.core.Tracer):
+def check_hyperparameter(value: Any, name: str, *, schedule: bool = True) -> None:
+  """Raises if a concrete ``value`` (a number or an array) is negative or not finite.
+
+  Traced values pass (they cannot be checked). Schedules pass when ``schedule`` is true;
+  otherwise a callable raises a TypeError saying how to vary the value during training.
+  """
+  accepted = "a number or an optax schedule" if schedule else "a number"
+  if callable(value):
+    if schedule:
+      return
+    raise TypeError(
+      f"{name} must be a number, got the callable {value!r}: it takes no schedule (nor does "
+      f"its optax twin). To change it during training, wrap the optimizer in "
+      f"optax.inject_hyperparams and pass the schedule there, e.g. "
+      f"`optax.inject_hyperparams(optax_l1.adam)(learning_rate=1e-3, {name}=schedule)`."
+    )
+  if isinstance(value, jax.core.Tracer):
     return
   if isinstance(value, (str, bytes)):
-    raise TypeError(f"{name} must be a number or an optax schedule, got the string {value!r}.")
+    raise TypeError(f"{name} must be {accepted}, got the string {value!r}.")
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError):
-    raise TypeError(
-      f"{name} must be a non-negative number or an optax schedule, got {value!r}."
-    ) from None
+    raise TypeError(f"{name} must be {accepted} (>= 0), got {value!r}.") from None
   if array.ndim != 0:
-    raise ValueError(f"{name} must be a scalar or an optax schedule, got shape {array.shape}.")
+    raise ValueError(f"{name} must be a scalar ({accepted}), got shape {array.shape}.")
   number = float(array)
   if not math.isfinite(number) or number < 0:
-    raise ValueError(f"{name} must be a finite number >= 0 (or an optax schedule), got {value!r}.")
+    raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
 
 
 def check_below_one(value: Any, name: str) -> None:
-  """Raises ValueError if a concrete decay rate ``value`` is 1 or more."""
-  if isinstance(value, (int, float, np.number)) and value >= 1:
+  """Raises ValueError if a concrete decay rate ``value`` (a number or an array) is 1 or more."""
+  if callable(value) or isinstance(value, jax.core.Tracer):
+    return
+  if np.ndim(value) == 0 and float(np.asarray(value, np.float64)) >= 1:
     raise ValueError(f"{name} must be < 1 (a decay rate), got {value!r}.")
 
 
 def check_axis(axis: Any, name: str) -> int:
   """``axis`` as a Python int; TypeError naming the argument otherwise (no bools, floats)."""
-  if isinstance(axis, (bool, np.bool_)) or isinstance(axis, jax.core.Tracer):
-    axis = float("nan")  # fall through to the error
+  hint = (
+    f"Under optax.inject_hyperparams, pass static_args=({name!r},): it injects every number, "
+    "and an axis must stay static."
+  )
+  if isinstance(axis, jax.core.Tracer):
+    raise TypeError(f"{name} must be a Python int, got a traced value. {hint}")
   try:
+    if isinstance(axis, (bool, np.bool_)):
+      raise TypeError
     return operator.index(axis)
   except TypeError:
-    raise TypeError(
-      f"{name} must be a Python int, got {axis!r}. Under optax.inject_hyperparams, pass "
-      f"static_args=({name!r},): it injects every number, and an axis must stay static."
-    ) from None
+    raise TypeError(f"{name} must be a Python int, got {axis!r}. {hint}") from None
 
 
 def check_params(params: Any, transformation: str) -> None:
@@ -62,15 +79,21 @@ def check_params(params: Any, transformation: str) -> None:
     )
 
 
-def check_broadcasts(value: Any, shape: tuple[int, ...], name: str) -> None:
-  """Raises a ValueError naming ``name`` unless ``value`` broadcasts to ``shape``."""
+def check_broadcasts(
+  value: Any, shape: tuple[int, ...], name: str, *, groups: bool = False
+) -> None:
+  """Raises a ValueError naming ``name`` unless ``value`` broadcasts to ``shape`` (a leaf's,
+  or with ``groups`` its per-group norms')."""
   try:
     fits = np.broadcast_shapes(np.shape(value), shape) == shape
   except ValueError:
     fits = False
   if not fits:
+    target = (
+      f"the group norms of shape {shape} (one per group)" if groups else f"a leaf of shape {shape}"
+    )
     raise ValueError(
-      f"{name} of shape {np.shape(value)} does not broadcast to a leaf of shape {shape}: "
-      "pass a number, an array that broadcasts to every leaf, or a pytree with the "
-      "structure of x (one value per leaf)."
+      f"{name} of shape {np.shape(value)} does not broadcast to {target}: pass a number, an "
+      "array that broadcasts to every leaf, or a pytree with the structure of x (one value "
+      "per leaf)."
     )

@@ -66,6 +66,17 @@ def _map_unzip(fn: Callable[..., tuple], n: int, tree: Any, *rest: Any) -> tuple
   return tuple(jax.tree.map(lambda _, o, i=i: o[i], tree, out) for i in range(n))
 
 
+def _real_full_like(params: Any, value: Any) -> Any:
+  """Like ``optax.tree.full_like``, but real for complex leaves (second moments are real)."""
+
+  def leaf(p):
+    p = jnp.asarray(p)
+    dtype = _numerics.real_dtype(p.dtype) if jnp.iscomplexobj(p) else p.dtype
+    return jnp.full(p.shape, value, dtype)
+
+  return jax.tree.map(leaf, params)
+
+
 def _one_minus_power(b: Any, t: jax.Array) -> jax.Array:
   """``1 - b**t``, the bias correction. For a Python ``b`` it is computed as
   ``-expm1(t·log b)`` with ``log b`` in double precision: ``1 - float32(0.999)**t`` would carry
@@ -80,11 +91,21 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
 
   With momentum :math:`\beta`: :math:`t \leftarrow g + \beta t` and the direction is :math:`t`
   (or :math:`g + \beta t` with Nesterov), as ``optax.sgd``. The prox is applied to the point
-  the optimizer steps to. Without momentum the threshold is :math:`\eta\lambda_1`; with it,
-  :math:`\eta\lambda_1 / (1 - \beta)`, the step momentum takes at equilibrium
-  (:math:`t = g / (1 - \beta)`). The momentum sums gradients only, not the penalty, so a
-  threshold of :math:`\eta\lambda_1` would converge to the minimiser of
-  :math:`f + (1-\beta)\lambda_1\|w\|_1` instead of :math:`f + \lambda_1\|w\|_1`.
+  the optimizer steps to. Without momentum the metric is the identity (threshold
+  :math:`\eta\lambda_1`). With momentum, the scale at step :math:`k` (1-based) is the factor
+  by which momentum has multiplied a constant gradient so far,
+
+  .. math::
+
+    c_k = \sum_{i<k} \beta^i = \frac{1 - \beta^k}{1 - \beta}
+    \quad\text{(Nesterov: } 1 + \beta c_k\text{)},
+
+  so the threshold :math:`\eta\lambda_1 c_k` warms up with the momentum, from
+  :math:`\eta\lambda_1` at the first step to :math:`\eta\lambda_1/(1-\beta)`. At a fixed point
+  (a constant gradient) the step and the threshold carry the same factor, so the iteration
+  minimises :math:`f + \lambda_1\|w\|_1` at every step count; a threshold of
+  :math:`\eta\lambda_1` alone would converge to the minimiser of
+  :math:`f + (1-\beta)\lambda_1\|w\|_1`.
 
   Args:
     momentum: the momentum decay :math:`0 \le \beta < 1`, or ``None`` for plain SGD.
@@ -94,7 +115,7 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
     A :class:`Preconditioner`.
   """
   if momentum is not None:
-    _validation.check_hyperparameter(momentum, "momentum")
+    _validation.check_hyperparameter(momentum, "momentum", schedule=False)
     _validation.check_below_one(momentum, "momentum")
   elif nesterov:
     raise ValueError("nesterov=True needs a momentum: pass momentum=0.9, for example.")
@@ -105,7 +126,6 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
     return optax.tree.zeros_like(params)
 
   def update(grads, state, count):
-    del count
     if momentum is None:
       return grads, None, state
 
@@ -115,8 +135,17 @@ def sgd(momentum: float | None = None, nesterov: bool = False) -> Preconditioner
       return direction, new_t.astype(t.dtype)
 
     direction, trace = _map_unzip(leaf, 2, grads, state)
-    scale = jax.tree.map(lambda _: 1 / (1 - momentum), grads)
-    return direction, scale, trace
+    factors: dict[Any, jax.Array] = {}
+
+    def factor(g):
+      """(1 − β^k) / (1 − β) (Nesterov: 1 + β times it): a scalar per step and dtype."""
+      dtype = _numerics.real_dtype(_numerics.compute_dtype(jnp.result_type(g)))
+      if dtype not in factors:
+        warmed_up = _one_minus_power(momentum, count.astype(dtype)) / (1 - momentum)
+        factors[dtype] = 1 + momentum * warmed_up if nesterov else warmed_up
+      return factors[dtype]
+
+    return direction, jax.tree.map(factor, grads), trace
 
   return Preconditioner(init, update)
 
@@ -133,11 +162,21 @@ def adam(
 
   .. math::
 
-    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) g^2,
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad v \leftarrow \beta_2 v + (1-\beta_2) |g|^2,
     \quad \mathrm{direction} = \hat m / d, \quad \mathrm{scale} = 1 / d,
 
   with bias-corrected :math:`\hat m, \hat v`, exactly as ``optax.scale_by_adam``
-  (``nesterov=True`` uses Dozat's NAdam momentum, as optax does).
+  (``nesterov=True`` uses Dozat's NAdam momentum, as optax does; complex parameters take
+  :math:`|g|^2`, as optax does, and keep :math:`v` real).
+
+  A coordinate whose gradient has been exactly zero at every step so far (an embedding row no
+  batch has touched yet, the weight of an input that is constant) has :math:`v = 0` and no
+  step; its metric :math:`\epsilon` would make the threshold :math:`\eta\lambda_1/\epsilon` and
+  remove it at once, before the loss has seen it. Its metric is floored instead at
+  :math:`d_0 = \max(\sqrt{\epsilon_{root}} + \epsilon, \sqrt{\epsilon})` (1e-4 at the default
+  :math:`\epsilon`, the floor RMSProp's :math:`\sqrt{v + \epsilon}` has): such a weight
+  shrinks by :math:`\eta\lambda_1/d_0` a step, as the objective asks, but is not removed
+  by one step. Coordinates that have had a gradient keep Adam's metric exactly.
 
   Args:
     b1: decay of the first moment.
@@ -154,15 +193,16 @@ def adam(
     <https://arxiv.org/abs/1412.6980>`_, 2014
   """
   for value, name in ((b1, "b1"), (b2, "b2"), (eps, "eps"), (eps_root, "eps_root")):
-    _validation.check_hyperparameter(value, name)
+    _validation.check_hyperparameter(value, name, schedule=False)
   _validation.check_below_one(b1, "b1")
   _validation.check_below_one(b2, "b2")
 
   def init(params):
-    return AdamState(mu=optax.tree.zeros_like(params), nu=optax.tree.zeros_like(params))
+    return AdamState(mu=optax.tree.zeros_like(params), nu=_real_full_like(params, 0.0))
 
   def update(grads, state, count):
     corrections: dict[Any, tuple[Any, Any, Any]] = {}
+    untouched_metric = jnp.maximum(jnp.sqrt(eps_root) + eps, jnp.sqrt(eps))
 
     def bias_corrections(dtype):
       """Scalar factors, in the leaf's precision, computed once per dtype rather than per
@@ -179,14 +219,15 @@ def adam(
 
     def leaf(g, mu, nu):
       gc = _compute(g)
-      mu_factor, g_factor, inv_c2 = bias_corrections(gc.dtype)
+      mu_factor, g_factor, inv_c2 = bias_corrections(_numerics.real_dtype(gc.dtype))
       new_mu = b1 * _compute(mu) + (1 - b1) * gc
-      new_nu = b2 * _compute(nu) + (1 - b2) * gc * gc
+      new_nu = b2 * _compute(nu) + (1 - b2) * _numerics.abs_sq(gc)
       m_hat = new_mu * mu_factor if g_factor is None else mu_factor * new_mu + g_factor * gc
       nu_hat = new_nu * inv_c2
       if not _numerics.is_static_zero(eps_root):
         nu_hat = nu_hat + eps_root
-      scale = 1 / (jnp.sqrt(nu_hat) + eps)
+      metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(nu_hat) + eps)
+      scale = 1 / metric
       return m_hat * scale, scale, new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
 
     direction, scale, mu, nu = _map_unzip(leaf, 4, grads, state.mu, state.nu)
@@ -220,19 +261,24 @@ def rmsprop(
     <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012
   """
   for value, name in ((decay, "decay"), (eps, "eps"), (initial_scale, "initial_scale")):
-    _validation.check_hyperparameter(value, name)
+    _validation.check_hyperparameter(value, name, schedule=False)
   _validation.check_below_one(decay, "decay")
 
   def init(params):
-    return optax.tree.full_like(params, initial_scale)
+    return _real_full_like(params, initial_scale)
 
   def update(grads, state, count):
     del count
+    untouched_metric = jnp.maximum(eps, jnp.sqrt(eps))
 
     def leaf(g, nu):
       gc = _compute(g)
-      new_nu = decay * _compute(nu) + (1 - decay) * gc * gc
-      scale = jax.lax.rsqrt(new_nu + eps) if eps_in_sqrt else 1 / (jnp.sqrt(new_nu) + eps)
+      new_nu = decay * _compute(nu) + (1 - decay) * _numerics.abs_sq(gc)
+      if eps_in_sqrt:
+        scale = jax.lax.rsqrt(new_nu + eps)  # the metric is at least sqrt(eps)
+      else:  # floored where no gradient has come yet, as Adam's (see adam)
+        metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(new_nu) + eps)
+        scale = 1 / metric
       return gc * scale, scale, new_nu.astype(nu.dtype)
 
     direction, scale, nu = _map_unzip(leaf, 3, grads, state)
@@ -258,18 +304,20 @@ def adagrad(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> Precon
     Duchi, Hazan & Singer, `Adaptive Subgradient Methods for Online Learning and Stochastic
     Optimization <https://jmlr.org/papers/v12/duchi11a.html>`_, 2011
   """
-  _validation.check_hyperparameter(initial_accumulator_value, "initial_accumulator_value")
-  _validation.check_hyperparameter(eps, "eps")
+  _validation.check_hyperparameter(
+    initial_accumulator_value, "initial_accumulator_value", schedule=False
+  )
+  _validation.check_hyperparameter(eps, "eps", schedule=False)
 
   def init(params):
-    return optax.tree.full_like(params, initial_accumulator_value)
+    return _real_full_like(params, initial_accumulator_value)
 
   def update(grads, state, count):
     del count
 
     def leaf(g, n):
       gc = _compute(g)
-      new_n = _compute(n) + gc * gc
+      new_n = _compute(n) + _numerics.abs_sq(gc)
       scale = jax.lax.rsqrt(new_n + eps)
       return gc * scale, scale, new_n.astype(n.dtype)
 
