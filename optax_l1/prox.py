@@ -5,7 +5,8 @@ Pure functions with no optimizer state, in two families:
 - one per penalty, with one signature, ``prox.<penalty>(x, <strengths>, scaling=1.0)``:
   the minimiser of :math:`\tfrac12\|y - x\|_2^2 + s\cdot\text{penalty}(y)` (as jaxopt's
   ``prox_lasso(x, l1reg, scaling)``), with the strengths meaning what they mean in the
-  optimizers (:func:`l1`, :func:`elastic_net`, :func:`group_l1`, :func:`l0`);
+  optimizers (:func:`l1`, :func:`elastic_net`, :func:`group_l1`, :func:`l0`,
+  :func:`mcp`, :func:`scad`);
 - the thresholding forms they are built from, taking the threshold itself
   (:func:`soft_threshold`, :func:`block_soft_threshold`, :func:`hard_threshold`).
 
@@ -31,19 +32,23 @@ Threshold = Any
 
 
 def _soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
-  """Soft-thresholds one floating-point array; see :func:`soft_threshold`."""
+  """Soft-thresholds one floating-point or complex array; see :func:`soft_threshold`."""
   dtype = _numerics.compute_dtype(x.dtype)
   xc = x.astype(dtype)
+  if jnp.iscomplexobj(xc):
+    return _complex_soft_threshold(xc, threshold).astype(x.dtype)
   # x − clip(x, −t, t): a removed entry is x − x = +0.0 exactly (never −0.0).
   if isinstance(threshold, (int, float)):
     # A number is a constant in the compiled loop: max and min are one instruction each.
-    # (lax, not jnp.clip: no nested jit to trace and lower for every leaf.)
-    number = float(threshold)  # weakly typed: takes the leaf's dtype
+    # (lax, not jnp.clip: no nested jit to trace and lower for every leaf.) It is cast to the
+    # compute dtype here: lax does not promote, and with jax_enable_x64 a Python float is
+    # float64.
+    number = np.asarray(threshold, dtype)
     clipped = jax.lax.min(jax.lax.max(xc, -number), number)
     return (xc - clipped).astype(x.dtype)
   # An array (per-coordinate thresholds of adaptive optimizers, or a traced schedule value):
   # XLA's NaN-propagating max/min then compile to ~4 instructions each on x86 CPUs, while a
-  # compare-and-select is one each: 6-9 % off an RMSProp step (benchmarks/threshold_forms.py).
+  # compare-and-select is one each (benchmarks/threshold_forms.py measures both).
   # The selects give the same result as jnp.clip, NaN included: a NaN in x reaches the result
   # through the subtraction, a NaN threshold through the selects, which pick it.
   t = jnp.broadcast_to(jnp.asarray(threshold).astype(dtype), xc.shape)
@@ -53,31 +58,46 @@ def _soft_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
   return (xc - clipped).astype(x.dtype)
 
 
+def _complex_soft_threshold(z: jax.Array, threshold: Any) -> jax.Array:
+  """The prox of t·|z| on complex entries: z·max(0, 1 − t/|z|), exactly 0 where |z| <= t."""
+  t = jnp.asarray(threshold).astype(_numerics.real_dtype(z.dtype))
+  magnitude = jnp.abs(z)
+  keep = magnitude > t
+  factor = jnp.where(keep, 1 - t / jnp.where(keep, magnitude, 1), 0)
+  # NaN in, NaN out (a NaN entry or threshold), as for real entries; a removed entry is +0.
+  nan = jnp.isnan(magnitude) | jnp.isnan(t)
+  factor = jnp.where(jnp.isnan(t), t, factor)
+  return jnp.where(keep | nan, z * factor.astype(z.dtype), jnp.zeros((), z.dtype))
+
+
 def _block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.Array:
-  """Block soft-thresholds one floating-point array; see :func:`block_soft_threshold`."""
+  """Block soft-thresholds one floating-point or complex array; see
+  :func:`block_soft_threshold`."""
   dtype = _numerics.compute_dtype(x.dtype)
+  real = _numerics.real_dtype(dtype)
   xc = x.astype(dtype)
-  t = jnp.asarray(threshold).astype(dtype)
+  t = jnp.asarray(threshold).astype(real)
   axes = _numerics.group_reduction_axes(x.shape, axis)
   # The norm, scaled by the group's largest |x| so that squares neither overflow nor
   # underflow. An all-zero group takes no division (no NaN value or gradient) and is kept only
   # by a zero threshold; a NaN in a group makes the whole group NaN rather than hiding it.
-  largest = jnp.max(jnp.abs(xc), axis=axes, keepdims=True, initial=0)
+  magnitude = jnp.abs(xc)
+  largest = jnp.max(magnitude, axis=axes, keepdims=True, initial=0)
   zero = largest == 0
   unit = jnp.where(zero, 1, largest)
-  scaled = jnp.sum(jnp.square(xc * (1 / unit)), axis=axes, keepdims=True)  # >= 1 unless zero
+  scaled = jnp.sum(jnp.square(magnitude * (1 / unit)), axis=axes, keepdims=True)  # >= 1
   norm = unit * jnp.sqrt(jnp.where(zero, 1, scaled))
   # `norm <= t` rather than max(1 - t/norm, 0): no inf/inf, and a NaN norm stays NaN.
-  shrink = jnp.where(norm <= t, jnp.zeros((), dtype), 1 - t / norm)
-  factor = jnp.where(zero, (t <= 0).astype(dtype), shrink)
-  return jnp.where(factor == 0, jnp.zeros((), dtype), xc * factor).astype(x.dtype)
+  shrink = jnp.where(norm <= t, jnp.zeros((), real), 1 - t / norm)
+  factor = jnp.where(zero, (t <= 0).astype(real), shrink)
+  return jnp.where(factor == 0, jnp.zeros((), dtype), xc * factor.astype(dtype)).astype(x.dtype)
 
 
 def _hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:
-  """Hard-thresholds one floating-point array; see :func:`hard_threshold`."""
+  """Hard-thresholds one floating-point or complex array; see :func:`hard_threshold`."""
   dtype = _numerics.compute_dtype(x.dtype)
   xc = x.astype(dtype)
-  keep = jnp.abs(xc) > jnp.asarray(threshold).astype(dtype)
+  keep = jnp.abs(xc) > jnp.asarray(threshold).astype(_numerics.real_dtype(dtype))
   return jnp.where(keep, xc, jnp.zeros((), dtype)).astype(x.dtype)
 
 
@@ -85,15 +105,23 @@ def _is_broadcastable(threshold: Any) -> bool:
   return isinstance(threshold, (int, float, np.ndarray, np.generic, jax.Array))
 
 
-def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)) -> Any:
-  """Maps ``fn(leaf, *leaf_thresholds)`` over float leaves; other leaves pass unchanged."""
+def _map_with_threshold(
+  fn, x: Any, *thresholds: Threshold, names=("threshold",), group_axis: int | None = None
+) -> Any:
+  """Maps ``fn(leaf, *leaf_thresholds)`` over float and complex leaves; other leaves pass
+  unchanged. With ``group_axis``, each threshold must broadcast to the per-group norms (the
+  leaf's shape with every other axis of size 1), not to the whole leaf."""
 
   def leaf_fn(leaf, *ts):
     leaf = jnp.asarray(leaf)
-    if not _numerics.is_float_leaf(leaf):
+    if not _numerics.is_inexact_leaf(leaf):
       return leaf
+    shape = leaf.shape
+    if group_axis is not None:
+      axes = _numerics.group_reduction_axes(shape, group_axis)
+      shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
     for t, name in zip(ts, names, strict=True):
-      _validation.check_broadcasts(t, leaf.shape, name)
+      _validation.check_broadcasts(t, shape, name, groups=group_axis is not None)
     return fn(leaf, *ts)
 
   trees = []
@@ -196,10 +224,10 @@ def elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Threshold =
 
   def leaf(x, l1, l2, scaling):
     dtype = _numerics.compute_dtype(x.dtype)
-    scaling = jnp.asarray(scaling).astype(dtype)
+    scaling = jnp.asarray(scaling).astype(_numerics.real_dtype(dtype))
     out = _soft_threshold_leaf(x.astype(dtype), scaling * l1)
     if not _numerics.is_static_zero(l2):
-      out = out / (1 + scaling * jnp.asarray(l2).astype(dtype))
+      out = out / (1 + scaling * jnp.asarray(l2).astype(scaling.dtype))
     return out.astype(x.dtype)
 
   return _map_with_threshold(leaf, x, l1, l2, scaling, names=("l1", "l2", "scaling"))
@@ -256,7 +284,7 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any
   def leaf(x, t):
     return _block_soft_threshold_leaf(x, t, axis)
 
-  return _map_with_threshold(leaf, x, threshold)
+  return _map_with_threshold(leaf, x, threshold, group_axis=axis)
 
 
 def hard_threshold(x: Any, threshold: Threshold) -> Any:
@@ -376,7 +404,9 @@ def group_l1(x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int
     threshold = jnp.asarray(scaling) * jnp.asarray(strength) * math.sqrt(size)
     return _block_soft_threshold_leaf(x, threshold, axis)
 
-  return _map_with_threshold(leaf, x, group_l1, scaling, names=("group_l1", "scaling"))
+  return _map_with_threshold(
+    leaf, x, group_l1, scaling, names=("group_l1", "scaling"), group_axis=axis
+  )
 
 
 def l0(x: Any, l0: Threshold, scaling: Threshold = 1.0) -> Any:
@@ -413,11 +443,262 @@ def l0(x: Any, l0: Threshold, scaling: Threshold = 1.0) -> Any:
   """
 
   def leaf(x, strength, scaling):
-    dtype = _numerics.compute_dtype(x.dtype)
-    step = jnp.asarray(scaling).astype(dtype) * jnp.asarray(strength).astype(dtype)
+    real = _numerics.real_dtype(_numerics.compute_dtype(x.dtype))
+    step = jnp.asarray(scaling).astype(real) * jnp.asarray(strength).astype(real)
     return _hard_threshold_leaf(x, jnp.sqrt(2 * step))
 
   return _map_with_threshold(leaf, x, l0, scaling, names=("l0", "scaling"))
+
+
+def _check_shape_parameter(value: Any, name: str, lower: float) -> None:
+  """Raises unless a concrete ``value`` is one finite number > ``lower`` (traced values pass).
+
+  Not ``_validation.check_hyperparameter``: its bound is ``>= 0``, and these have their own.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return
+  if callable(value) or isinstance(value, (str, bytes)):
+    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.")
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.") from None
+  if array.ndim != 0:
+    raise ValueError(f"{name} must be a scalar > {lower:g}, got shape {array.shape}.")
+  number = float(array)
+  if not (math.isfinite(number) and number > lower):
+    raise ValueError(f"{name} must be a finite number > {lower:g}, got {value!r}.")
+
+
+def _radial_prox_leaf(x: jax.Array, real_prox) -> jax.Array:
+  """``real_prox`` (the prox of a penalty of |y|, on real arrays) applied to one floating-point
+  array in at least float32, or to the modulus of a complex one: z·prox(|z|)/|z|."""
+  dtype = _numerics.compute_dtype(x.dtype)
+  xc = x.astype(dtype)
+  if not jnp.iscomplexobj(xc):
+    return real_prox(xc).astype(x.dtype)
+  magnitude = jnp.abs(xc)
+  shrunk = real_prox(magnitude)
+  # A kept entry is returned as it is (no inf·0 in the complex product); a removed one is +0;
+  # a NaN modulus gives a NaN factor.
+  factor = shrunk / jnp.where(magnitude == 0, 1, magnitude)
+  scaled = jnp.where(shrunk == 0, jnp.zeros((), dtype), xc * factor.astype(dtype))
+  return jnp.where(shrunk == magnitude, xc, scaled).astype(x.dtype)
+
+
+def _mcp_real(x: jax.Array, strength: Any, step: Any, gamma: Any) -> jax.Array:
+  """The prox of MCP on a real array in its compute dtype; see :func:`mcp`."""
+  lam, s, g = (jnp.asarray(v).astype(x.dtype) for v in (strength, step, gamma))
+  magnitude = jnp.abs(x)
+  soft = _soft_threshold_leaf(x, s * lam)  # +0.0 where removed
+  # s < γ: the objective is strictly convex; firm thresholding up to γλ, x beyond.
+  convex = s < g
+  firm = soft / jnp.where(convex, 1 - s / g, 1)  # no division by 0 in the unused branch
+  convex_prox = jnp.where(magnitude > g * lam, x, firm)
+  # s >= γ: the objective is concave on |y| <= γλ, so the minimiser is 0 or x: x²/(2s) against
+  # γλ²/2. (A NaN x fails the test and is returned as it is.)
+  hard_prox = jnp.where(magnitude <= lam * jnp.sqrt(s * g), jnp.zeros((), x.dtype), x)
+  out = jnp.where(convex, convex_prox, hard_prox)
+  # NaN in (x, λ, s or γ), NaN out.
+  return jnp.where(jnp.isnan(soft) | jnp.isnan(g), jnp.nan, out)
+
+
+def _mcp_leaf(x: jax.Array, strength: Any, step: Any, gamma: Any) -> jax.Array:
+  """The prox of MCP on one floating-point or complex array (no pytrees, no checks), in at
+  least float32; ``strength``, ``step`` (per coordinate, e.g. learning rate × scale) and
+  ``gamma`` broadcast to ``x``. See :func:`mcp`."""
+  return _radial_prox_leaf(x, lambda m: _mcp_real(m, strength, step, gamma))
+
+
+def _scad_real(x: jax.Array, strength: Any, step: Any, a: Any) -> jax.Array:
+  """The prox of SCAD on a real array in its compute dtype; see :func:`scad`."""
+  lam, s, a = (jnp.asarray(v).astype(x.dtype) for v in (strength, step, a))
+  magnitude = jnp.abs(x)
+  soft = _soft_threshold_leaf(x, s * lam)  # +0.0 where removed
+  # s < a − 1: strictly convex. Soft up to (1 + s)λ; then the middle piece's stationary point
+  # ((a − 1)x − sign(x)·saλ)/(a − 1 − s) = (a·soft − x)/(a − 1 − s), up to aλ; x beyond.
+  convex = s < a - 1
+  middle = (a * soft - x) / jnp.where(convex, a - 1 - s, 1)
+  convex_prox = jnp.where(
+    magnitude <= (1 + s) * lam, soft, jnp.where(magnitude <= a * lam, middle, x)
+  )
+  # s >= a − 1: concave on the middle piece, so the minimiser is the first piece's (soft) or
+  # the last's (x); x wins beyond the |x| where their objectives cross, on the quadratic part
+  # of the first piece's value (s >= a + 1) or on its linear part.
+  crossing = jnp.where(s >= a + 1, lam * jnp.sqrt(s * (a + 1)), lam * (s + a + 1) / 2)
+  nonconvex_prox = jnp.where(magnitude <= crossing, soft, x)
+  out = jnp.where(convex, convex_prox, nonconvex_prox)
+  # NaN in (x, λ, s or a), NaN out.
+  return jnp.where(jnp.isnan(soft) | jnp.isnan(a), jnp.nan, out)
+
+
+def _scad_leaf(x: jax.Array, strength: Any, step: Any, a: Any) -> jax.Array:
+  """The prox of SCAD on one floating-point or complex array (no pytrees, no checks), in at
+  least float32; ``strength``, ``step`` (per coordinate, e.g. learning rate × scale) and ``a``
+  broadcast to ``x``. See :func:`scad`."""
+  return _radial_prox_leaf(x, lambda m: _scad_real(m, strength, step, a))
+
+
+def mcp(x: Any, mcp: Threshold, scaling: Threshold = 1.0, *, gamma: Any = 3.0) -> Any:
+  r"""Proximal operator of the minimax concave penalty (MCP): firm or hard thresholding.
+
+  With :math:`\lambda` = ``mcp`` and :math:`\gamma` = ``gamma``, the penalty of each entry is
+
+  .. math::
+
+    P(y) = \begin{cases}
+      \lambda|y| - \dfrac{y^2}{2\gamma} & |y| \le \gamma\lambda, \\
+      \dfrac{\gamma\lambda^2}{2} & |y| > \gamma\lambda,
+    \end{cases}
+
+  the L1 penalty near zero, bending to a constant at :math:`\gamma\lambda`, so that large
+  entries are not shrunk (:math:`\gamma \to \infty` gives :func:`l1`). Its prox for the step
+  :math:`s` is the global minimiser, chosen per coordinate by the regime of :math:`s`:
+
+  .. math::
+
+    \operatorname*{argmin}_y \frac{(y - x)^2}{2s} + P(y) = \begin{cases}
+      \operatorname{sign}(x)\,\dfrac{\max(|x| - s\lambda, 0)}{1 - s/\gamma}
+        & s < \gamma,\ |x| \le \gamma\lambda, \\
+      x & s < \gamma,\ |x| > \gamma\lambda, \\
+      x \cdot \mathbb{1}\left[|x| > \lambda\sqrt{s\gamma}\right] & s \ge \gamma.
+    \end{cases}
+
+  For :math:`s < \gamma` the objective is strictly convex and this is firm thresholding. For
+  :math:`s \ge \gamma` it is concave on :math:`|y| \le \gamma\lambda`, so the minimiser is 0
+  or :math:`x`, and 0 wins while :math:`x^2/(2s) \le \gamma\lambda^2/2`: a hard threshold (at
+  the tie both are minimisers; this returns 0, as :func:`l0` does). Removed entries are
+  exactly ``+0.0``; NaN in ``x``, ``mcp``, ``scaling`` or ``gamma`` gives NaN. Complex entries
+  are shrunk in modulus with their phase kept: :math:`z \cdot \operatorname{prox}(|z|)/|z|`,
+  the prox of :math:`P(|y|)`.
+
+  Args:
+    x: an array or a pytree of arrays (integer and boolean leaves are returned unchanged).
+    mcp: the strength :math:`\lambda \ge 0` (a number, an array broadcastable to every leaf,
+      or a pytree matching ``x``).
+    scaling: the step size :math:`s \ge 0` (same forms), e.g. a learning rate, or the
+      per-coordinate steps of an adaptive optimizer.
+    gamma: the concavity :math:`\gamma > 0`, a number (or a scalar array, which may be
+      traced); the penalty is constant beyond :math:`\gamma\lambda`.
+
+  Returns:
+    The prox of ``x``, with the structure, shapes and dtypes of ``x``.
+
+  Raises:
+    ValueError: if ``gamma`` is not a finite number > 0, a pytree argument's structure does
+      not match ``x``, or an array argument does not broadcast to a leaf.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optax_l1 import prox
+    >>> x = jnp.array([-3.0, -1.5, 0.5, 1.75])
+    >>> prox.mcp(x, mcp=1.0, scaling=1.0, gamma=2.0)  # firm: 0 up to 1, x beyond 2
+    Array([-3. , -1. ,  0. ,  1.5], dtype=float32)
+    >>> prox.mcp(x, mcp=1.0, scaling=4.0, gamma=1.0)  # hard: 0 up to sqrt(4 * 1) = 2
+    Array([-3.,  0.,  0.,  0.], dtype=float32)
+
+  References:
+    Zhang, `Nearly unbiased variable selection under minimax concave penalty
+    <https://doi.org/10.1214/09-AOS729>`_, 2010
+
+    Breheny & Huang, `Coordinate descent algorithms for nonconvex penalized regression, with
+    applications to biological feature selection <https://doi.org/10.1214/10-AOAS388>`_, 2011
+
+  .. seealso:: :func:`scad`, :func:`l1`, :func:`l0`
+  """
+  _check_shape_parameter(gamma, "gamma", 0)
+
+  def leaf(x, strength, scaling):
+    return _mcp_leaf(x, strength, scaling, gamma)
+
+  return _map_with_threshold(leaf, x, mcp, scaling, names=("mcp", "scaling"))
+
+
+def scad(x: Any, scad: Threshold, scaling: Threshold = 1.0, *, a: Any = 3.7) -> Any:
+  r"""Proximal operator of the smoothly clipped absolute deviation penalty (SCAD).
+
+  With :math:`\lambda` = ``scad``, the penalty of each entry is
+
+  .. math::
+
+    P(y) = \begin{cases}
+      \lambda|y| & |y| \le \lambda, \\
+      \dfrac{2a\lambda|y| - y^2 - \lambda^2}{2(a - 1)} & \lambda < |y| \le a\lambda, \\
+      \dfrac{(a + 1)\lambda^2}{2} & |y| > a\lambda,
+    \end{cases}
+
+  the L1 penalty near zero, blending to a constant at :math:`a\lambda`. Its prox for the step
+  :math:`s` is the global minimiser, chosen per coordinate by the regime of :math:`s`:
+
+  .. math::
+
+    \operatorname*{argmin}_y \frac{(y - x)^2}{2s} + P(y) = \begin{cases}
+      \operatorname{soft}(x, s\lambda) & |x| \le (1 + s)\lambda, \\
+      \dfrac{(a - 1)x - \operatorname{sign}(x)\,sa\lambda}{a - 1 - s}
+        & (1 + s)\lambda < |x| \le a\lambda, \\
+      x & |x| > a\lambda
+    \end{cases}
+
+  for :math:`s < a - 1`, where the objective is strictly convex (with :math:`s = 1`, Fan & Li's
+  thresholding rule), and for :math:`s \ge a - 1`, where it is concave on the middle piece,
+
+  .. math::
+
+    \operatorname*{argmin}_y \frac{(y - x)^2}{2s} + P(y) = \begin{cases}
+      \operatorname{soft}(x, s\lambda) & |x| \le t, \\
+      x & |x| > t,
+    \end{cases}
+    \qquad t = \begin{cases}
+      \lambda\,(s + a + 1)/2 & s < a + 1, \\
+      \lambda\sqrt{s(a + 1)} & s \ge a + 1,
+    \end{cases}
+
+  the better of the first piece's minimiser and :math:`x`: :math:`t` is where their
+  objectives are equal (at the tie this returns the first, as :func:`l0` returns 0). For
+  :math:`s \ge a + 1` it is a hard threshold. Removed entries are exactly ``+0.0``; NaN in
+  ``x``, ``scad``, ``scaling`` or ``a`` gives NaN. Complex entries are shrunk in modulus with
+  their phase kept: :math:`z \cdot \operatorname{prox}(|z|)/|z|`, the prox of :math:`P(|y|)`.
+
+  Args:
+    x: an array or a pytree of arrays (integer and boolean leaves are returned unchanged).
+    scad: the strength :math:`\lambda \ge 0` (a number, an array broadcastable to every leaf,
+      or a pytree matching ``x``).
+    scaling: the step size :math:`s \ge 0` (same forms), e.g. a learning rate, or the
+      per-coordinate steps of an adaptive optimizer.
+    a: the shape :math:`a > 2` (Fan & Li's definition), a number (or a scalar array, which
+      may be traced); the penalty is constant beyond :math:`a\lambda`.
+
+  Returns:
+    The prox of ``x``, with the structure, shapes and dtypes of ``x``.
+
+  Raises:
+    ValueError: if ``a`` is not a finite number > 2, a pytree argument's structure does not
+      match ``x``, or an array argument does not broadcast to a leaf.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> from optax_l1 import prox
+    >>> x = jnp.array([-5.0, 2.85, 1.5, 0.5])
+    >>> prox.scad(x, scad=1.0, a=3.7)  # soft up to 2, a blend up to 3.7, x beyond
+    Array([-5.  ,  2.35,  0.5 ,  0.  ], dtype=float32)
+    >>> prox.scad(x, scad=1.0, scaling=3.0, a=3.7)  # soft up to (3 + 3.7 + 1) / 2, x beyond
+    Array([-5.,  0.,  0.,  0.], dtype=float32)
+
+  References:
+    Fan & Li, `Variable selection via nonconcave penalized likelihood and its oracle
+    properties <https://doi.org/10.1198/016214501753382273>`_, 2001
+
+    Breheny & Huang, `Coordinate descent algorithms for nonconvex penalized regression, with
+    applications to biological feature selection <https://doi.org/10.1214/10-AOAS388>`_, 2011
+
+  .. seealso:: :func:`mcp`, :func:`l1`
+  """
+  _check_shape_parameter(a, "a", 2)
+
+  def leaf(x, strength, scaling):
+    return _scad_leaf(x, strength, scaling, a)
+
+  return _map_with_threshold(leaf, x, scad, scaling, names=("scad", "scaling"))
 
 
 __all__ = [
@@ -427,5 +708,7 @@ __all__ = [
   "hard_threshold",
   "l0",
   "l1",
+  "mcp",
+  "scad",
   "soft_threshold",
 ]
