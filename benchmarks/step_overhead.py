@@ -92,6 +92,13 @@ ROWS: dict[str, Row] = {
     "optax.adam(lr)",
     "optax_l1.adam(lr, l1=l1)",
   ),
+  # The target-sparsity controller's own cost: against the same prox at a fixed strength.
+  "adam+target": Row(
+    lambda: optax_l1.adam(LEARNING_RATE, l0=L1),
+    lambda: optax_l1.adam(LEARNING_RATE, target_sparsity=0.5),
+    "optax_l1.adam(lr, l0=l1)",
+    "optax_l1.adam(lr, target_sparsity=0.5)",
+  ),
   "adamw": Row(
     lambda: optax.adamw(LEARNING_RATE),
     lambda: optax_l1.adamw(LEARNING_RATE, l1=L1),

@@ -7,15 +7,23 @@ from optax_l1._export import to_bcoo
 from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
 from optax_l1._proximal import ProximalState, proximal
 from optax_l1._report import LeafSparsity, SparsityReport, sparsity
+from optax_l1._target_sparsity import (
+  PolynomialSparsity,
+  TargetSparsityState,
+  polynomial_sparsity,
+  target_strength,
+)
 from optax_l1.prox import block_soft_threshold, hard_threshold, prox_elastic_net, soft_threshold
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
   "CompactionReport",
   "LeafSparsity",
+  "PolynomialSparsity",
   "ProximalState",
   "SparsityReport",
+  "TargetSparsityState",
   "adagrad",
   "adam",
   "adamw",
@@ -26,6 +34,7 @@ __all__ = [
   "hard_threshold",
   "keep_zeros",
   "l1_prox",
+  "polynomial_sparsity",
   "preconditioners",
   "prox",
   "prox_elastic_net",
@@ -34,5 +43,6 @@ __all__ = [
   "sgd",
   "soft_threshold",
   "sparsity",
+  "target_strength",
   "to_bcoo",
 ]

@@ -19,7 +19,9 @@ _F = TypeVar("_F", bound=Callable)
 # The penalty arguments every alias shares, documented once.
 _PENALTY_ARGUMENTS = """\
     l1: the L1 strength :math:`\\lambda_1 \\ge 0` (as in ``keras.regularizers.l1``), or a
-      schedule of the step count.
+      schedule of the step count. Each strength left at ``None`` is off: it costs nothing,
+      and ``optax.inject_hyperparams`` does not inject it (an injected ``0.0`` is a value that
+      may change, so its arithmetic runs).
     l2: the L2 strength :math:`\\lambda_2 \\ge 0` (elastic net), or a schedule.
     group_l1: the group-lasso strength (whole groups, e.g. output units, to zero), or a
       schedule; each group is thresholded with the step size of its mean metric (see
@@ -29,9 +31,29 @@ _PENALTY_ARGUMENTS = """\
       ``optax.inject_hyperparams``, which injects every number, leaves it alone.
     l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
       :func:`optax_l1.proximal`.
-    mask: which leaves are penalised, as in ``optax.add_decayed_weights``: a pytree of bools
-      (or a prefix of the params' structure) or a callable of the params. Other leaves get
-      the plain optimizer's update, unpenalised.
+    mcp: the MCP strength (firm thresholding: L1 near zero, no shrinkage of large weights;
+      non-convex, alone), or a schedule; see :func:`optax_l1.proximal`.
+    mcp_gamma: MCP's :math:`\\gamma > 0`.
+    scad: the SCAD strength (non-convex, alone), or a schedule; see
+      :func:`optax_l1.proximal`.
+    scad_a: SCAD's :math:`a > 2`.
+    mask: which leaves are penalised, resolved as ``optax.masked`` does: a pytree of bools
+      (or a prefix of the params' structure; an Equinox module of bools is one), or a
+      function of the params returning one. Other leaves get the plain optimizer's update,
+      unpenalised.
+    target_sparsity: instead of a strength, the fraction of exact zeros wanted over the
+      penalised leaves: a number in [0, 1) or a schedule of the step count, such as
+      :func:`optax_l1.polynomial_sparsity`; the strength is adapted to follow it (see
+      :func:`optax_l1.proximal`). Not with ``l1``, ``group_l1`` or ``l0``.
+    sparsity_penalty: the penalty ``target_sparsity`` adapts, in the optimizer's metric:
+      ``"l0"`` (hard threshold, the default: no shrinkage of the weights kept), ``"l1"``
+      (soft threshold) or ``"mcp"`` (firm threshold, with ``mcp_gamma``).
+    target_groups: with ``target_sparsity``, remove whole groups (along ``group_axis``, by
+      default output units) by group L1; the fraction is then of groups.
+    freeze_support: with ``target_sparsity``, freeze the zero set when the ramp ends
+      (``freeze_step``) and train the surviving weights without shrinkage from then on.
+    freeze_step: the step count at which to freeze; default: the ``end_step`` of a
+      :func:`optax_l1.polynomial_sparsity` schedule (no freezing for other schedules).
 """
 
 
@@ -46,14 +68,23 @@ def _with_penalty_arguments(fn: _F) -> _F:
 def sgd(
   learning_rate: optax.ScalarOrSchedule,
   *,
-  l1: optax.ScalarOrSchedule,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
   momentum: float | None = None,
   nesterov: bool = False,
   mask: Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Proximal SGD (FOBOS / ISTA; TF's ``ProximalGradientDescentOptimizer``).
 
@@ -76,7 +107,9 @@ def sgd(
     nesterov: whether to use Nesterov momentum.
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -106,7 +139,16 @@ def sgd(
     group_l1=group_l1,
     group_axis=group_axis,
     l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
     mask=mask,
+    target_sparsity=target_sparsity,
+    sparsity_penalty=sparsity_penalty,
+    target_groups=target_groups,
+    freeze_support=freeze_support,
+    freeze_step=freeze_step,
   )
 
 
@@ -119,12 +161,21 @@ def adam(
   eps_root: float = 0.0,
   *,
   nesterov: bool = False,
-  l1: optax.ScalarOrSchedule = 0.0,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
   mask: Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with the L1 prox in Adam's own metric (ProxGen's AdamL1).
 
@@ -149,7 +200,9 @@ def adam(
     <penalty arguments>
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax
@@ -180,7 +233,16 @@ def adam(
     group_l1=group_l1,
     group_axis=group_axis,
     l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
     mask=mask,
+    target_sparsity=target_sparsity,
+    sparsity_penalty=sparsity_penalty,
+    target_groups=target_groups,
+    freeze_support=freeze_support,
+    freeze_step=freeze_step,
   )
 
 
@@ -194,12 +256,21 @@ def adamw(
   weight_decay: optax.ScalarOrSchedule = 1e-4,
   *,
   nesterov: bool = False,
-  l1: optax.ScalarOrSchedule = 0.0,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
   mask: Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""AdamW with the L1 prox in Adam's metric; the decoupled weight decay stays separate.
 
@@ -224,7 +295,9 @@ def adamw(
     <penalty arguments>
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -246,8 +319,17 @@ def adamw(
     group_l1=group_l1,
     group_axis=group_axis,
     l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
     weight_decay=weight_decay,
     mask=mask,
+    target_sparsity=target_sparsity,
+    sparsity_penalty=sparsity_penalty,
+    target_groups=target_groups,
+    freeze_support=freeze_support,
+    freeze_step=freeze_step,
   )
 
 
@@ -259,12 +341,21 @@ def rmsprop(
   initial_scale: float = 0.0,
   eps_in_sqrt: bool = True,
   *,
-  l1: optax.ScalarOrSchedule = 0.0,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
   mask: Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""RMSProp with the L1 prox in RMSProp's metric.
 
@@ -284,7 +375,9 @@ def rmsprop(
     <penalty arguments>
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -307,7 +400,16 @@ def rmsprop(
     group_l1=group_l1,
     group_axis=group_axis,
     l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
     mask=mask,
+    target_sparsity=target_sparsity,
+    sparsity_penalty=sparsity_penalty,
+    target_groups=target_groups,
+    freeze_support=freeze_support,
+    freeze_step=freeze_step,
   )
 
 
@@ -317,12 +419,21 @@ def adagrad(
   initial_accumulator_value: float = 0.1,
   eps: float = 1e-7,
   *,
-  l1: optax.ScalarOrSchedule = 0.0,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
   mask: Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Proximal Adagrad (TensorFlow's ``ProximalAdagradOptimizer`` when ``eps=0``).
 
@@ -341,7 +452,9 @@ def adagrad(
     <penalty arguments>
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -363,5 +476,14 @@ def adagrad(
     group_l1=group_l1,
     group_axis=group_axis,
     l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
     mask=mask,
+    target_sparsity=target_sparsity,
+    sparsity_penalty=sparsity_penalty,
+    target_groups=target_groups,
+    freeze_support=freeze_support,
+    freeze_step=freeze_step,
   )

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from optax_l1 import _numerics, _validation, prox
 
@@ -22,28 +23,63 @@ class Strengths(NamedTuple):
   """Strengths of the penalties (Python numbers, schedules, or their values at one step).
 
   The objective is :math:`l_1\\|w\\|_1 + \\tfrac{l_2}{2}\\|w\\|_2^2
-  + \\text{group\\_l1}\\sum_G \\sqrt{|G|}\\,\\|w_G\\|_2 + l_0\\|w\\|_0`.
+  + \\text{group\\_l1}\\sum_G \\sqrt{|G|}\\,\\|w_G\\|_2`, or one of the non-convex penalties
+  alone: :math:`l_0\\|w\\|_0`, MCP or SCAD.
   """
 
-  l1: Any = 0.0
-  l2: Any = 0.0
-  group_l1: Any = 0.0
-  group_axis: int | None = None  # None: the last axis (output units)
-  l0: Any = 0.0
+  l1: Any = 0
+  l2: Any = 0
+  group_l1: Any = 0
+  group_axis: int = -1  # the last axis: output units
+  l0: Any = 0
+  mcp: Any = 0
+  mcp_gamma: float = 3.0
+  scad: Any = 0
+  scad_a: float = 3.7
 
-  def validate(self) -> None:
-    """Checks Python numbers; raises ValueError naming the argument."""
-    for name in ("l1", "l2", "group_l1", "l0"):
-      _validation.check_hyperparameter(getattr(self, name), name)
-    if self.group_axis is not None:
-      _validation.check_axis(self.group_axis, "group_axis")
-    # Only numbers can be checked; traced values (injected) are applied one after the other.
-    others = [n for n in ("l1", "l2", "group_l1") if _is_nonzero_number(getattr(self, n))]
-    if _is_nonzero_number(self.l0) and others:
-      raise ValueError(
-        f"l0 cannot be combined with {', '.join(others)}: the hard threshold is the prox of "
-        "the L0 penalty alone. Use l0 or the convex penalties, not both."
-      )
+  @classmethod
+  def create(
+    cls,
+    *,
+    l1: Any = None,
+    l2: Any = None,
+    group_l1: Any = None,
+    group_axis: int | None = None,
+    l0: Any = None,
+    mcp: Any = None,
+    mcp_gamma: float = 3.0,
+    scad: Any = None,
+    scad_a: float = 3.7,
+  ) -> Strengths:
+    """Validated strengths; ``None`` (a penalty not asked for) becomes the static zero.
+
+    Raises ValueError naming the argument for a negative or non-finite number (or concrete
+    array), and for a non-convex penalty combined with another penalty.
+    """
+    given = {"l1": l1, "l2": l2, "group_l1": group_l1, "l0": l0, "mcp": mcp, "scad": scad}
+    for name, value in given.items():
+      if value is not None:
+        _validation.check_hyperparameter(value, name)
+    axis = -1 if group_axis is None else _validation.check_axis(group_axis, "group_axis")
+    _validation.check_hyperparameter(mcp_gamma, "mcp_gamma", schedule=False)
+    if not isinstance(mcp_gamma, jax.core.Tracer) and not mcp_gamma > 0:
+      raise ValueError(f"mcp_gamma must be > 0, got {mcp_gamma!r}.")
+    _validation.check_hyperparameter(scad_a, "scad_a", schedule=False)
+    if not isinstance(scad_a, jax.core.Tracer) and not scad_a > 2:
+      raise ValueError(f"scad_a must be > 2, got {scad_a!r}.")
+    # Only concrete values can be checked; traced ones (injected) are applied one after the other.
+    on = [name for name, value in given.items() if _known_nonzero(value)]
+    for name in ("l0", "mcp", "scad"):
+      if name in on and len(on) > 1:
+        others = ", ".join(other for other in on if other != name)
+        raise ValueError(
+          f"{name} cannot be combined with {others}: its closed-form prox is that of the "
+          f"{name} penalty alone. Use {name} alone, or the convex penalties."
+        )
+    zero = lambda value: 0 if value is None else value  # noqa: E731
+    return cls(
+      zero(l1), zero(l2), zero(group_l1), axis, zero(l0), zero(mcp), mcp_gamma, zero(scad), scad_a
+    )
 
   def at(self, count: jax.Array) -> Strengths:
     """The strengths at step ``count`` (schedules evaluated, numbers kept as they are)."""
@@ -52,11 +88,17 @@ class Strengths(NamedTuple):
       l2=_numerics.value_at(self.l2, count),
       group_l1=_numerics.value_at(self.group_l1, count),
       l0=_numerics.value_at(self.l0, count),
+      mcp=_numerics.value_at(self.mcp, count),
+      scad=_numerics.value_at(self.scad, count),
     )
 
 
-def _is_nonzero_number(value: Any) -> bool:
-  return callable(value) or (isinstance(value, (int, float)) and value != 0)
+def _known_nonzero(value: Any) -> bool:
+  """Whether a penalty is known to be on: a schedule, or a concrete value that is not zero
+  (a traced value is not known)."""
+  if value is None or isinstance(value, jax.core.Tracer):
+    return False
+  return callable(value) or bool(np.any(np.asarray(value) != 0))
 
 
 def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax.Array:
@@ -67,7 +109,8 @@ def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax
     \operatorname*{argmin}_y \sum_i \frac{(y_i - v_i)^2}{2\eta_i} + \text{penalty}(y)
 
   Elementwise penalties have closed forms: soft-thresholding by :math:`\eta_i l_1`, then
-  division by :math:`1 + \eta_i l_2`, or hard-thresholding at :math:`\sqrt{2\eta_i l_0}`. For a
+  division by :math:`1 + \eta_i l_2`, hard-thresholding at :math:`\sqrt{2\eta_i l_0}`, or the
+  firm thresholds of MCP and SCAD with step :math:`\eta_i` (:func:`optax_l1.prox.mcp`). For a
   group, per-coordinate step sizes leave no closed form: the group takes one step size, that
   of its mean metric, :math:`\bar\eta_G = lr / \operatorname{mean}_{i\in G}(1/s_i)` (the
   harmonic mean of the :math:`\eta_i`), and is block soft-thresholded by
@@ -92,7 +135,7 @@ def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax
     out = prox._soft_threshold_leaf(out, _numerics.product(l1_step, scale))
   group_step = _numerics.product(lr, penalty.group_l1)
   if not _numerics.is_static_zero(group_step):
-    axis = -1 if penalty.group_axis is None else int(penalty.group_axis)
+    axis = penalty.group_axis
     axes = _numerics.group_reduction_axes(v.shape, axis)
     group_size = math.prod(v.shape[i] for i in axes)
     group_scale = 1 / jnp.mean(1 / scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale
@@ -101,6 +144,10 @@ def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax
   l0_step = _numerics.product(lr, penalty.l0)
   if not _numerics.is_static_zero(l0_step):
     out = prox._hard_threshold_leaf(out, jnp.sqrt(2 * _numerics.product(l0_step, scale)))
+  if not _numerics.is_static_zero(penalty.mcp):
+    out = prox._mcp_leaf(out, penalty.mcp, _numerics.product(lr, scale), penalty.mcp_gamma)
+  if not _numerics.is_static_zero(penalty.scad):
+    out = prox._scad_leaf(out, penalty.scad, _numerics.product(lr, scale), penalty.scad_a)
   l2_step = _numerics.product(lr, penalty.l2)
   if not _numerics.is_static_zero(l2_step):
     out = out / (1 + _numerics.product(l2_step, scale))

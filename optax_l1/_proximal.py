@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from optax_l1 import _numerics, _penalties, _validation, preconditioners
+from optax_l1 import _numerics, _penalties, _target_sparsity, _validation, preconditioners
 
 
 class ProximalState(NamedTuple):
@@ -18,23 +18,36 @@ class ProximalState(NamedTuple):
     count: the number of steps taken (int32), for schedules and bias correction.
     preconditioner: the optimizer's own state (moments); ``optax.EmptyState()`` for the
       last-stage transformations.
+    target: with ``target_sparsity``, the controller's
+      :class:`~optax_l1.TargetSparsityState` (the strength in use); otherwise
+      ``optax.EmptyState()``.
   """
 
   count: jax.Array  # type: ignore[assignment]  # optax's name for it, shadowing tuple.count
   preconditioner: Any
+  target: Any = optax.EmptyState()
 
 
 def proximal(
   preconditioner: preconditioners.Preconditioner,
   learning_rate: optax.ScalarOrSchedule,
   *,
-  l1: optax.ScalarOrSchedule = 0.0,
-  l2: optax.ScalarOrSchedule = 0.0,
-  group_l1: optax.ScalarOrSchedule = 0.0,
+  l1: optax.ScalarOrSchedule | None = None,
+  l2: optax.ScalarOrSchedule | None = None,
+  group_l1: optax.ScalarOrSchedule | None = None,
   group_axis: int | None = None,
-  l0: optax.ScalarOrSchedule = 0.0,
-  weight_decay: optax.ScalarOrSchedule = 0.0,
+  l0: optax.ScalarOrSchedule | None = None,
+  mcp: optax.ScalarOrSchedule | None = None,
+  mcp_gamma: float = 3.0,
+  scad: optax.ScalarOrSchedule | None = None,
+  scad_a: float = 3.7,
+  weight_decay: optax.ScalarOrSchedule | None = None,
   mask: _numerics.Mask | None = None,
+  target_sparsity: optax.ScalarOrSchedule | None = None,
+  sparsity_penalty: str = "l0",
+  target_groups: bool = False,
+  freeze_support: bool = True,
+  freeze_step: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""A full proximal optimizer: a diagonal step, then the prox in the step's own metric.
 
@@ -86,11 +99,21 @@ def proximal(
       depends on initialisation and step size, kept weights are not shrunk, and weights near
       the threshold can flip between zero and non-zero; it cannot be combined with the other
       penalties.
+    mcp: the MCP strength :math:`\lambda \ge 0` (minimax concave penalty: L1 near zero, no
+      shrinkage beyond :math:`\gamma\lambda`), or a schedule; non-convex, alone; its prox is
+      :func:`optax_l1.prox.mcp` with the per-coordinate step :math:`\eta_t/d_i`.
+    mcp_gamma: MCP's :math:`\gamma > 0`.
+    scad: the SCAD strength :math:`\lambda \ge 0`, or a schedule; non-convex, alone; its
+      prox is :func:`optax_l1.prox.scad` with the per-coordinate step.
+    scad_a: SCAD's :math:`a > 2`.
     weight_decay: decoupled weight decay :math:`\mu \ge 0` (AdamW), or a schedule.
-    mask: which leaves are penalised (and decayed), as in ``optax.add_decayed_weights``.
+    mask: which leaves are penalised (and decayed), resolved as ``optax.masked`` does (see
+      :func:`optax_l1.adam`).
 
   Returns:
-    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``.
+    An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
+    it last in a chain: a stage after it (``optax.scale``, lookahead, schedule-free,
+    ``optax.contrib.reduce_on_plateau``) rescales or mixes its update and loses the exact zeros.
 
   Raises:
     ValueError: at construction, for a negative or non-finite hyperparameter given as a
@@ -125,12 +148,50 @@ def proximal(
       "write a Preconditioner for your optimizer."
     )
   _validation.check_hyperparameter(learning_rate, "learning_rate")
+  if weight_decay is None:
+    weight_decay = 0
   _validation.check_hyperparameter(weight_decay, "weight_decay")
-  penalty = _penalties.Strengths(l1=l1, l2=l2, group_l1=group_l1, group_axis=group_axis, l0=l0)
-  penalty.validate()
+  target = None
+  if target_sparsity is not None:
+    target = _target_sparsity.build(
+      target_sparsity,
+      penalty=sparsity_penalty,
+      groups=target_groups,
+      group_axis=group_axis,
+      freeze_support=freeze_support,
+      freeze_step=freeze_step,
+      others={"l1": l1, "group_l1": group_l1, "l0": l0, "mcp": mcp, "scad": scad},
+      mcp_gamma=mcp_gamma,
+    )
+  penalty = _penalties.Strengths.create(
+    l1=l1,
+    l2=l2,
+    group_l1=group_l1,
+    group_axis=group_axis,
+    l0=l0,
+    mcp=mcp,
+    mcp_gamma=mcp_gamma,
+    scad=scad,
+    scad_a=scad_a,
+  )
+
+  if target is not None and mask is not None and not _numerics.is_mask_function(mask):
+    if not any(jax.tree.leaves(mask)):
+      raise ValueError(_NOTHING_MASKED)
 
   def init_fn(params):
-    return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=preconditioner.init(params))
+    if target is not None:
+      penalised = _numerics.resolve_mask(mask, params)
+      if not any(
+        on and _numerics.is_inexact_leaf(p)
+        for on, p in zip(jax.tree.leaves(penalised), jax.tree.leaves(params), strict=True)
+      ):
+        raise ValueError(_NOTHING_MASKED)
+    return ProximalState(
+      count=jnp.zeros([], jnp.int32),
+      preconditioner=preconditioner.init(params),
+      target=optax.EmptyState() if target is None else target.init(),
+    )
 
   def update_fn(updates, state, params=None, **extra_args):
     del extra_args
@@ -142,18 +203,70 @@ def proximal(
     direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
     if scale is None:
       scale = jax.tree.map(lambda _: 1.0, params)
+    else:  # a number or array per leaf, or one for several leaves (a prefix)
+      scale = _numerics.broadcast_like(scale, params, name="the scale of preconditioner.update")
     penalised = _numerics.resolve_mask(mask, params)
 
-    def leaf(p, step, s, on):
-      if not _numerics.is_float_leaf(p):
-        return jnp.zeros_like(p)
+    def point(p, step, on):
+      """The point the optimizer steps to, in the compute dtype; None where unpenalised."""
+      if not (on and _numerics.is_inexact_leaf(p)):
+        return None
       pc = p.astype(_numerics.compute_dtype(p.dtype))
-      if not on:
-        return (-lr * step).astype(p.dtype)
-      v = pc - lr * step if _numerics.is_static_zero(decay) else pc - lr * (step + decay * pc)
-      return (_penalties.prox_in_metric(v, lr, s, strengths) - pc).astype(p.dtype)
+      return pc - lr * step if _numerics.is_static_zero(decay) else pc - lr * (step + decay * pc)
 
-    new_updates = jax.tree.map(leaf, params, direction, scale, penalised)
-    return new_updates, ProximalState(count=count, preconditioner=inner)
+    points = jax.tree.map(point, params, direction, penalised)
+    if target is None:
+      new_values = jax.tree.map(
+        lambda v, s: None if v is None else _penalties.prox_in_metric(v, lr, s, strengths),
+        points,
+        scale,
+        is_leaf=lambda x: x is None,
+      )
+      target_state = state.target
+    else:
+      new_values, target_state = _controlled(
+        target, state.target, state.count, points, params, lr, scale, strengths
+      )
+
+    def update(p, step, new):
+      if p is None:
+        return None
+      if not _numerics.is_inexact_leaf(p):
+        return jnp.zeros_like(p)
+      if new is None:  # not penalised
+        return (-lr * step).astype(p.dtype)
+      return (new - p.astype(new.dtype)).astype(p.dtype)
+
+    new_updates = jax.tree.map(update, params, direction, new_values, is_leaf=lambda x: x is None)
+    return new_updates, ProximalState(count=count, preconditioner=inner, target=target_state)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+_NOTHING_MASKED = (
+  "target_sparsity needs penalised weights, but mask selects no floating-point leaf: pass a "
+  "mask that is True on the kernels, e.g. `lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`."
+)
+
+
+def _controlled(target, state, count, points, params, lr, scale, strengths):
+  """The target-sparsity prox over the penalised leaves (see ``_target_sparsity``); the other
+  strengths (``l2``) apply after it."""
+  flat_points, treedef_ = jax.tree.flatten(points, is_leaf=lambda x: x is None)
+  treedef: Any = treedef_
+  penalised = [i for i, v in enumerate(flat_points) if v is not None]
+  flat_params = treedef.flatten_up_to(params)
+  flat_scale = treedef.flatten_up_to(scale)
+  new, target_state = _target_sparsity.controlled_prox(
+    target,
+    state,
+    count,
+    [flat_points[i] for i in penalised],
+    [flat_params[i] for i in penalised],
+    lr,
+    [flat_scale[i] for i in penalised],
+  )
+  flat_new = list(flat_points)
+  for i, value in zip(penalised, new, strict=True):
+    flat_new[i] = _penalties.prox_in_metric(value, lr, flat_scale[i], strengths)
+  return treedef.unflatten(flat_new), target_state

@@ -97,6 +97,16 @@ def _non_negative_float(text: str) -> float:
   return value
 
 
+def _fraction(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+  if not 0 <= value < 1:  # also rejects NaN
+    raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text}")
+  return value
+
+
 def _positive_int(text: str) -> int:
   try:
     value = int(text)
@@ -122,6 +132,15 @@ def build_parser(prog: str = "optax-l1 compare") -> argparse.ArgumentParser:
     metavar="λ",
     help="the L1 strength on the kernels, λ of loss + λ·Σ|w| as in keras.regularizers.l1(λ); "
     "ignored by dense (default: %(default)g)",
+  )
+  parser.add_argument(
+    "--target-sparsity",
+    type=_fraction,
+    default=0.9,
+    metavar="S",
+    help="the fraction of exact zeros in the kernels the target method asks for, instead of "
+    "a λ: it follows a cubic ramp to S (from a tenth to two thirds of the steps), then the "
+    "zero set is frozen (default: %(default)g)",
   )
   parser.add_argument(
     "--steps", type=_positive_int, default=3000, help="Adam steps per run (default: %(default)s)"
@@ -176,6 +195,7 @@ def run(method: str, args: argparse.Namespace, log_every: int) -> digits.TrainRe
       seed=args.seed,
       log_every=log_every,
       callback=advance,
+      target_sparsity=args.target_sparsity,
     )
 
 
@@ -360,7 +380,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1 compare") -
   log_every = -(-args.steps // HISTORY_POINTS)  # at most HISTORY_POINTS chunks
   setup = (
     f"digits MLP 64-{args.hidden}-10, Adam lr {LEARNING_RATE:g}, batch {BATCH_SIZE}, "
-    f"{args.steps} steps, seed {args.seed}, λ = {args.l1:g} on the kernels"
+    f"{args.steps} steps, seed {args.seed}, λ = {args.l1:g} on the kernels, "
+    f"target {args.target_sparsity:.0%} exact zeros"
   )
   print(setup, file=sys.stderr, flush=True)
 
@@ -375,6 +396,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "optax-l1 compare") -
 
   config = {
     "l1": args.l1,
+    "target_sparsity": args.target_sparsity,
     "steps": args.steps,
     "hidden": args.hidden,
     "seed": args.seed,

@@ -1,4 +1,4 @@
-r"""A sparse MLP on scikit-learn's digits: five ways to combine Adam with L1.
+r"""A sparse MLP on scikit-learn's digits: six ways to combine Adam with L1.
 
 An MLP (64 → 256 → 10, ReLU) is trained with Adam on the 8×8 digits that ship with
 scikit-learn, its weight matrices ("kernels") penalised with :math:`\lambda\|w\|_1` and its
@@ -15,6 +15,9 @@ biases left free. The ``method`` values of :func:`train` (the keys of :data:`REG
 - ``"prox"``: ``optax_l1.adam(lr, l1=l1, mask=...)``, whose threshold is
   ``lr * l1 / (√v̂ + ε)``, the prox in Adam's own metric (ProxGen). Most weights become
   exactly ``0.0`` at close to dense accuracy.
+- ``"target"``: ``optax_l1.adam(lr, target_sparsity=ramp, mask=...)``: no λ; the fraction of
+  exact zeros follows tfmot's cubic ramp to ``target_sparsity`` (:func:`sparsity_ramp`), then
+  the zero set is frozen and the rest refitted without shrinkage.
 - ``"group"``: ``optax_l1.adam(lr, group_l1=l1, mask=...)`` on ``linear1``'s kernel only: each
   hidden unit's incoming weights are one group, so whole units reach zero and
   :func:`optax_l1.compact_mlp` can remove them.
@@ -141,19 +144,35 @@ def kernel_l1(params: Any) -> jax.Array:
   return sum((jnp.abs(k).sum() for k in kernels(params)), start=jnp.zeros([]))
 
 
+class Budget(NamedTuple):
+  """What a method may know of its run: the steps, and the sparsity asked of ``"target"``."""
+
+  steps: int = 3000
+  target_sparsity: float = 0.9
+
+
+def sparsity_ramp(budget: Budget) -> optax_l1.PolynomialSparsity:
+  """The ``"target"`` method's ramp: 0 until a tenth of the steps, then tfmot's cubic ramp to
+  ``budget.target_sparsity`` at two thirds of them (300 → 2000 of 3000); frozen after it."""
+  return optax_l1.polynomial_sparsity(
+    budget.target_sparsity, begin_step=budget.steps // 10, end_step=2 * budget.steps // 3
+  )
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
   """One way to train the :class:`MLP`: its optimizer, and whether the loss holds the penalty.
 
   Attributes:
     summary: one line for tables and legends.
-    optimizer: ``optimizer(l1, learning_rate)`` returns the optax transformation.
+    optimizer: ``optimizer(l1, learning_rate, budget)`` returns the optax transformation
+      (``budget``: the :class:`Budget` of the run).
     penalty_in_loss: add ``l1 * sum(|kernel|)`` to the loss, as ``keras.regularizers.l1``.
     uses_l1: ``False`` for a baseline that ignores ``l1`` (its ``l1`` is reported as 0).
   """
 
   summary: str
-  optimizer: Callable[[float, float], optax.GradientTransformation]
+  optimizer: Callable[[float, float, Budget], optax.GradientTransformation]
   penalty_in_loss: bool = False
   uses_l1: bool = True
 
@@ -161,26 +180,34 @@ class Method:
 # The methods of `train`, `make_optimizer` and `optax-l1 compare`, in the order they are shown.
 # Adding a method is adding one entry here.
 REGISTRY: dict[str, Method] = {
-  "dense": Method("optax.adam, no L1", lambda l1, lr: optax.adam(lr), uses_l1=False),
+  "dense": Method("optax.adam, no L1", lambda l1, lr, budget: optax.adam(lr), uses_l1=False),
   "penalty": Method(
     "optax.adam, λ·Σ|w| in the loss (keras.regularizers.l1)",
-    lambda l1, lr: optax.adam(lr),
+    lambda l1, lr, budget: optax.adam(lr),
     penalty_in_loss=True,
   ),
   # The trap: a threshold of lr * l1, tiny beside Adam's per-weight step lr / (sqrt(v_hat) + eps).
   "naive": Method(
     "chain(optax.adam, optax_l1.l1_prox): threshold lr·λ",
-    lambda l1, lr: optax.chain(optax.adam(lr), optax_l1.l1_prox(l1, lr, mask=kernel_mask)),
+    lambda l1, lr, budget: optax.chain(optax.adam(lr), optax_l1.l1_prox(l1, lr, mask=kernel_mask)),
   ),
   # The threshold lr * l1 / (sqrt(v_hat) + eps), per weight: the prox in Adam's metric.
   "prox": Method(
     "optax_l1.adam: threshold lr·λ/(√v̂+ε)",
-    lambda l1, lr: optax_l1.adam(lr, l1=l1, mask=kernel_mask),
+    lambda l1, lr, budget: optax_l1.adam(lr, l1=l1, mask=kernel_mask),
+  ),
+  # A fraction of exact zeros asked for, not a strength: the strength follows the ramp.
+  "target": Method(
+    "optax_l1.adam(target_sparsity=s): the strength adapted to a ramp",
+    lambda l1, lr, budget: optax_l1.adam(
+      lr, target_sparsity=sparsity_ramp(budget), mask=kernel_mask
+    ),
+    uses_l1=False,
   ),
   # Whole hidden units: group L1 on linear1's columns (each hidden unit's incoming weights).
   "group": Method(
     "optax_l1.adam(group_l1=λ) on the hidden units",
-    lambda l1, lr: optax_l1.adam(lr, group_l1=l1, mask=path_mask("linear1/kernel")),
+    lambda l1, lr, budget: optax_l1.adam(lr, group_l1=l1, mask=path_mask("linear1/kernel")),
   ),
 }
 METHODS = tuple(REGISTRY)
@@ -192,19 +219,24 @@ def _method(method: str) -> Method:
   return REGISTRY[method]
 
 
-def make_optimizer(method: str, l1: float, learning_rate: float) -> optax.GradientTransformation:
+def make_optimizer(
+  method: str, l1: float, learning_rate: float, budget: Budget | None = None
+) -> optax.GradientTransformation:
   r"""The optax transformation of each method (see the module's docstring).
 
   Args:
-    method: a key of :data:`REGISTRY`: ``"dense"``, ``"penalty"``, ``"naive"`` or ``"prox"``.
-    l1: the L1 strength :math:`\lambda` on the kernels (unused by ``"dense"`` and
-      ``"penalty"``, whose penalty, if any, is in the loss).
+    method: a key of :data:`REGISTRY`: ``"dense"``, ``"penalty"``, ``"naive"``, ``"prox"``,
+      ``"target"`` or ``"group"``.
+    l1: the L1 strength :math:`\lambda` on the kernels (unused by ``"dense"``, ``"target"``
+      and ``"penalty"``, whose penalty is in the loss).
     learning_rate: Adam's learning rate.
+    budget: the steps of the run, and the sparsity ``"target"`` asks for (default:
+      :class:`Budget`'s).
 
   Returns:
     The transformation, for ``nnx.Optimizer(model, tx, wrt=nnx.Param)``.
   """
-  return _method(method).optimizer(l1, learning_rate)
+  return _method(method).optimizer(l1, learning_rate, budget or Budget())
 
 
 def loss_fn(model: MLP, x: jax.Array, y: jax.Array, penalty: float = 0.0) -> jax.Array:
@@ -264,6 +296,7 @@ def train(
   seed: int = 0,
   log_every: int | None = None,
   callback: Callable[[int, float], None] | None = None,
+  target_sparsity: float = 0.9,
 ) -> TrainResult:
   r"""Trains the :class:`MLP` on digits with one of the methods of :data:`REGISTRY`.
 
@@ -282,6 +315,8 @@ def train(
     log_every: if set, record the kernels' exact-zero fraction every ``log_every`` steps.
     callback: if set, called as ``callback(steps_done, exact_zero_fraction)`` after each
       compiled run of ``log_every`` (or all ``steps``) steps, e.g. to advance a progress bar.
+    target_sparsity: the fraction of exact kernel zeros ``"target"`` asks for (see
+      :func:`sparsity_ramp`).
 
   Returns:
     A :class:`TrainResult`.
@@ -294,7 +329,8 @@ def train(
   x_train, y_train = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
 
   model = MLP(hidden, rngs=nnx.Rngs(seed))
-  optimizer = nnx.Optimizer(model, make_optimizer(method, l1, learning_rate), wrt=nnx.Param)
+  tx = make_optimizer(method, l1, learning_rate, Budget(steps, target_sparsity))
+  optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
   # Functional form: a static graph definition and a pytree of arrays to carry through scan.
   graphdef, state = nnx.split((model, optimizer))
 
