@@ -76,6 +76,15 @@ OPTIMIZERS = {
     lambda: optax_l1.adam(0.02, l1=0.02, group_l1=0.05, group_axis=0, mask=kernels),
     "float32",
   ),
+  # The controller's strength, saved mid-ramp; the freeze (step 10) happens after the resume.
+  "adam_target_sparsity": (
+    lambda: optax_l1.adam(
+      0.02,
+      target_sparsity=optax_l1.polynomial_sparsity(0.6, begin_step=2, end_step=10),
+      mask=kernels,
+    ),
+    "float32",
+  ),
   # The state holds the injected hyperparameters and a schedule's step count.
   "inject_adam_schedule": (
     lambda: optax.inject_hyperparams(optax_l1.adam, static_args="mask")(

@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import pathlib
 import subprocess
 import sys
 
@@ -284,17 +283,3 @@ def test_import_does_not_need_flax():
   )
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "(3,)"
-
-
-@pytest.mark.slow
-def test_benchmark_script_runs(tmp_path):
-  output = tmp_path / "results.md"
-  args = ["--group-l1", "1e-3", "--steps", "20", "--repeats", "3"]
-  subprocess.run(
-    [sys.executable, "benchmarks/compaction.py", *args, "--output", str(output)],
-    check=True,
-    capture_output=True,
-    cwd=pathlib.Path(__file__).parent.parent,
-  )
-  text = output.read_text()
-  assert "| group λ=0.001 |" in text and "| x @ linear1.kernel (64, 256) |" in text

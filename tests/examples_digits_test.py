@@ -92,3 +92,10 @@ def test_penalty_in_the_loss_gives_no_exact_zeros(trained):
 def test_adam_chained_with_l1_prox_under_thresholds(trained):
   naive, prox = trained["naive"], trained["prox"]
   assert naive.exact_zero_fraction < 0.1 * prox.exact_zero_fraction, (naive, prox)
+
+
+@pytest.mark.slow
+def test_target_method_reaches_the_sparsity_asked_for():
+  result = digits.train("target", steps=600, target_sparsity=0.9, seed=SEED)
+  assert abs(result.exact_zero_fraction - 0.9) <= 1 / 18_944 + 1e-9, result
+  assert result.l1 == 0.0 and result.test_accuracy >= 0.93, result

@@ -1,6 +1,8 @@
-"""A user-written preconditioner plugs into `optax_l1.proximal` (here: AdaBelief)."""
+"""Tests of the built-in preconditioners (``optax_l1.preconditioners``): under jit; bad input.
 
-from typing import NamedTuple
+What a preconditioner does inside an optimizer is tested through the optimizers that use them
+(alias_test.py), and a user-written one through ``proximal`` (proximal_test.py).
+"""
 
 import chex
 import jax
@@ -8,80 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from flax import nnx
 
 import optax_l1
-
-
-class BeliefState(NamedTuple):
-  mu: optax.Updates
-  nu: optax.Updates
-
-
-def adabelief(b1=0.9, b2=0.999, eps=1e-16, eps_root=1e-16):
-  """AdaBelief's step (Zhuang et al. 2020) written against the public Preconditioner protocol."""
-
-  def init(params):
-    return BeliefState(optax.tree.zeros_like(params), optax.tree.zeros_like(params))
-
-  def update(grads, state, count):
-    mu = jax.tree.map(lambda g, m: b1 * m + (1 - b1) * g, grads, state.mu)
-    nu = jax.tree.map(
-      lambda g, m, v: b2 * v + (1 - b2) * (g - m) ** 2 + eps_root, grads, mu, state.nu
-    )
-    c1, c2 = 1 - b1**count, 1 - b2**count
-    scale = jax.tree.map(lambda v: 1 / (jnp.sqrt(v / c2) + eps), nu)
-    direction = jax.tree.map(lambda m, s: m / c1 * s, mu, scale)
-    return direction, scale, BeliefState(mu, nu)
-
-  return optax_l1.preconditioners.Preconditioner(init, update)
-
-
-def run(tx, params, grads):
-  state = tx.init(params)
-  step = jax.jit(tx.update)
-  for g in grads:
-    updates, state = step(g, state, params)
-    params = optax.apply_updates(params, updates)
-  return params
-
-
-@pytest.fixture
-def problem():
-  rng = np.random.default_rng(0)
-  params = {"w": jnp.asarray(rng.normal(size=(6, 5)), jnp.float32)}
-  grads = [{"w": jnp.asarray(rng.normal(size=(6, 5)) * 0.1, jnp.float32)} for _ in range(6)]
-  return params, grads
-
-
-def test_custom_preconditioner_without_penalty_is_optax_adabelief(problem):
-  params, grads = problem
-  ours = run(optax_l1.proximal(adabelief(), 0.01), params, grads)
-  theirs = run(optax.adabelief(0.01), params, grads)
-  chex.assert_trees_all_close(ours, theirs, atol=1e-6, rtol=1e-5)
-
-
-def test_custom_preconditioner_thresholds_in_its_own_metric(problem):
-  params, grads = problem
-  lr, l1, b1, b2, eps = 0.01, 0.5, 0.9, 0.999, 1e-16
-  got = np.asarray(run(optax_l1.proximal(adabelief(), lr, l1=l1), params, grads)["w"])
-  w = np.asarray(params["w"], np.float64)
-  m = np.zeros_like(w)
-  v = np.zeros_like(w)
-  for t, g in enumerate(grads, start=1):
-    g = np.asarray(g["w"], np.float64)
-    m = b1 * m + (1 - b1) * g
-    v = b2 * v + (1 - b2) * (g - m) ** 2 + 1e-16
-    d = np.sqrt(v / (1 - b2**t)) + eps
-    z = w - lr * m / (1 - b1**t) / d
-    w = np.sign(z) * np.maximum(np.abs(z) - lr * l1 / d, 0)
-  assert 0.1 < np.mean(w == 0) < 0.9
-  np.testing.assert_array_equal(got == 0, w == 0)
-  np.testing.assert_allclose(got, w, atol=1e-5)
-
-
-def test_an_optax_optimizer_is_rejected_with_a_pointer_to_the_fix():
-  with pytest.raises(TypeError, match=r"preconditioner must be an optax_l1\.preconditioners"):
-    optax_l1.proximal(optax.adam(1e-3), 1e-3, l1=1e-4)  # type: ignore[arg-type]
+from optax_l1 import preconditioners
 
 
 @pytest.mark.parametrize(
@@ -106,3 +38,94 @@ def test_builtin_preconditioners_under_jit(make):
 def test_sgd_momentum_must_be_below_one():
   with pytest.raises(ValueError, match="momentum must be < 1"):
     optax_l1.preconditioners.sgd(momentum=1.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Bad input.
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+  ("make", "arg"),
+  [
+    (lambda: preconditioners.adam(b1=1.0), "b1"),
+    (lambda: preconditioners.sgd(momentum=2.0), "momentum"),
+  ],
+  ids=["precond_adam-b1=1", "precond_sgd-momentum=2"],
+)
+def test_decay_rate_at_or_above_one_raises(make, arg):
+  with pytest.raises(ValueError, match=rf"^{arg} must be < 1"):
+    make()
+
+
+def test_sgd_nesterov_without_momentum_raises():
+  # preconditioners.sgd raises, for the alias too.
+  with pytest.raises(ValueError, match="momentum"):
+    optax_l1.sgd(0.1, l1=0.1, nesterov=True)
+  with pytest.raises(ValueError, match="momentum"):
+    preconditioners.sgd(nesterov=True)
+
+
+# Regressions of the first-hour defects (x64, complex, masks, injection, Rngs, untouched rows,
+# momentum, errors).
+
+
+@pytest.mark.parametrize(
+  "make",
+  [
+    lambda: optax_l1.adam(1e-3, l1=1e-5),
+    lambda: optax_l1.adamw(1e-3, l1=1e-5),
+    lambda: optax_l1.adam(1e-3, l1=1e-5, nesterov=True),
+    lambda: optax_l1.rmsprop(1e-3, l1=1e-5, eps_in_sqrt=False),
+    lambda: optax_l1.rmsprop(1e-3, l1=1e-5),
+    lambda: optax_l1.adagrad(1e-3, l1=1e-5),
+  ],
+  ids=["adam", "adamw", "nadam", "rmsprop_eps_outside", "rmsprop", "adagrad"],
+)
+def test_embedding_rows_without_a_gradient_survive_the_first_step(make):
+  model = nnx.Embed(100, 16, rngs=nnx.Rngs(0))
+  tokens = jnp.arange(10)  # the first batch touches rows 0-9 only
+  optimizer = nnx.Optimizer(model, make(), wrt=nnx.Param)
+  grads = nnx.grad(lambda m: jnp.sum(m(tokens) ** 2))(model)
+  before = np.asarray(model.embedding[...])
+  optimizer.update(model, grads)
+  after = np.asarray(model.embedding[...])
+  assert not np.any(after[10:] == 0)
+  # They shrink by at most lr·λ/d0 with d0 = sqrt(eps) (1e-4): 1e-4 here.
+  assert np.max(np.abs(before[10:] - after[10:])) <= 1e-4 + 1e-6  # + float32 rounding
+
+
+def test_a_weight_that_never_has_a_gradient_shrinks_at_lr_l1_over_sqrt_eps():
+  params = jnp.array([0.5, -0.5])
+  tx = optax_l1.adam(1e-3, l1=1e-3)
+  state = tx.init(params)
+  for _ in range(3):
+    updates, state = tx.update(jnp.zeros(2), state, params)
+    params = optax.apply_updates(params, updates)
+  np.testing.assert_allclose(params, [0.5 - 3 * 1e-2, -0.5 + 3 * 1e-2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_threshold_warms_up_from_the_plain_threshold(nesterov):
+  kernel = jax.random.normal(jax.random.key(0), (256, 256)) * 0.05
+  grads = jax.random.normal(jax.random.key(1), (256, 256)) * 0.01
+  zeros = {}
+  for momentum in (None, 0.99):
+    tx = optax_l1.sgd(0.05, l1=1e-2, momentum=momentum, nesterov=nesterov and bool(momentum))
+    updates, _ = tx.update(grads, tx.init(kernel), kernel)
+    zeros[momentum] = float(jnp.mean(optax.apply_updates(kernel, updates) == 0))
+  # Step 1: threshold lr·λ (× (1 + β) with Nesterov, whose direction is (1 + β) g).
+  if nesterov:
+    assert zeros[0.99] < 2.5 * zeros[None] + 0.01
+  else:
+    assert zeros[0.99] == zeros[None]
+
+
+def test_momentum_scale_is_one_minus_beta_to_the_k_over_one_minus_beta():
+  precondition = optax_l1.preconditioners.sgd(0.9)
+  grads = jnp.ones(3)
+  state = precondition.init(grads)
+  for k in range(1, 6):
+    direction, scale, state = precondition.update(grads, state, jnp.int32(k))
+    np.testing.assert_allclose(scale, (1 - 0.9**k) / (1 - 0.9), rtol=1e-6)
+    np.testing.assert_allclose(direction, (1 - 0.9**k) / (1 - 0.9), rtol=1e-6)  # the trace

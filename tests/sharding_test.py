@@ -31,6 +31,12 @@ OPTIMIZERS = {
   "rmsprop": lambda: optax_l1.rmsprop(0.05, l1=2.0),
   "adagrad": lambda: optax_l1.adagrad(0.1, l1=0.5, l2=0.1),
 }
+# The controller counts zeros over all leaves (an all-reduce of one number) and sorts them at
+# the ramp's ends.
+TARGET_OPTIMIZERS = {
+  "adam_target": lambda: optax_l1.adam(0.05, target_sparsity=0.5),
+  "adam_target_groups": lambda: optax_l1.adam(0.05, target_sparsity=0.5, target_groups=True),
+}
 GROUP_OPTIMIZERS = {
   "adam_group": lambda: optax_l1.adam(0.05, group_l1=1.0, l1=0.05),
   "group_l1_prox": lambda: optax.chain(optax.sgd(0.1), optax_l1.group_l1_prox(1.0, 0.1)),
@@ -96,9 +102,9 @@ def run(tx, params, grads, sharding=None):
 
 
 @needs_devices
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS | GROUP_OPTIMIZERS))
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS | GROUP_OPTIMIZERS | TARGET_OPTIMIZERS))
 def test_every_leaf_keeps_its_sharding_and_matches_unsharded(name):
-  make = (OPTIMIZERS | GROUP_OPTIMIZERS)[name]
+  make = (OPTIMIZERS | GROUP_OPTIMIZERS | TARGET_OPTIMIZERS)[name]
   params, grads, sharding = fsdp_params()
   sharded, state, _ = run(make(), params, grads, sharding)
   for key, leaf in sharded.items():

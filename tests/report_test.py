@@ -1,10 +1,11 @@
-"""Tests of the sparsity report."""
+"""Tests of the sparsity report: ``optax_l1.sparsity``, ``SparsityReport``, ``LeafSparsity``."""
 
 import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
 import optax_l1
 
@@ -47,3 +48,24 @@ def test_works_on_params_produced_under_jit():
 def test_empty_tree():
   report = optax_l1.sparsity({})
   assert (report.zeros, report.size, report.fraction) == (0, 0, 0.0)
+
+
+# Regressions of the first-hour defects (x64, complex, masks, injection, Rngs, untouched rows,
+# momentum, errors).
+
+
+class _WithRngs(nnx.Module):
+  def __init__(self, rngs):
+    self.linear = nnx.Linear(3, 4, rngs=rngs)
+    self.dropout = nnx.Dropout(0.5, rngs=rngs)
+    self.norm = nnx.BatchNorm(4, rngs=rngs)
+
+
+def test_sparsity_of_a_model_with_rngs_counts_float_leaves_and_lists_the_rest():
+  model = _WithRngs(nnx.Rngs(0))
+  report = optax_l1.sparsity(nnx.state(model))
+  assert report.size == 3 * 4 + 4 + 4 * 4  # kernel, bias, BatchNorm scale/bias/mean/var
+  dtypes = {dtype for _, dtype in report.skipped}
+  assert any(dtype.startswith("key") for dtype in dtypes) and "uint32" in dtypes
+  assert "not counted" in str(report) and report.to_dict()["skipped"]
+  assert optax_l1.sparsity({"w": jnp.zeros(3)}).skipped == ()
