@@ -23,6 +23,7 @@ import optax_l1
 from optax_l1 import preconditioners
 
 import references
+from x64_mode import enable_x64
 
 SHAPES = {"w": (7, 5), "b": (5,)}
 NUM_STEPS = 10
@@ -373,7 +374,7 @@ def test_bfloat16_dtype_preserved_and_zeros_exact(name):
 @pytest.mark.parametrize("name", ["sgd_momentum", "adam", "adagrad"])
 def test_float64_dtype_preserved_and_zeros_exact(name):
   make_tx, ref = ALIAS_CASES[name]
-  with jax.enable_x64(True):
+  with enable_x64(True):
     params, grads = _problem(seed=5, num_steps=5, dtype=jnp.float64)
     tx = make_tx()
     trajectory, updates = _run(tx, params, grads)
@@ -388,7 +389,7 @@ def test_float64_dtype_preserved_and_zeros_exact(name):
 @pytest.mark.parametrize("name", ["sgd_momentum", "adam"])
 def test_float64_matches_reference_to_float64_precision(name):
   make_tx, ref = ALIAS_CASES[name]
-  with jax.enable_x64(True):
+  with enable_x64(True):
     params, grads = _problem(seed=5, num_steps=3, dtype=jnp.float64)
     trajectory, _ = _run(make_tx(), params, grads)
     expected = references.run(ref, params, grads)

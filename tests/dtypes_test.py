@@ -17,11 +17,13 @@ import pytest
 import optax_l1
 from optax_l1 import preconditioners
 
+from x64_mode import enable_x64
+
 DTYPES = ["float32", "bfloat16", "float16", "float64"]
 
 
 def x64(name):
-  return jax.enable_x64(True) if name == "float64" else contextlib.nullcontext()
+  return enable_x64(True) if name == "float64" else contextlib.nullcontext()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -129,15 +131,6 @@ def test_zero_size_leaves_keep_their_shape(name):
 
 # Regressions of the first-hour defects (x64, complex, masks, injection, Rngs, untouched rows,
 # momentum, errors).
-
-
-def enable_x64(on: bool):
-  """jax_enable_x64 for the block: ``jax.enable_x64`` (new) or ``jax.experimental`` (old)."""
-  if hasattr(jax, "enable_x64"):
-    return jax.enable_x64(on)
-  from jax.experimental import disable_x64, enable_x64  # jax < 0.6
-
-  return enable_x64() if on else disable_x64()
 
 
 def kernels(params):

@@ -15,6 +15,7 @@ import pytest
 import optax_l1
 
 import references
+from x64_mode import enable_x64
 
 LR = 0.01
 NAN, INF = float("nan"), float("inf")
@@ -108,7 +109,7 @@ def test_dtype_preserved_and_zeros_exact(dtype):
 
 
 def test_float64():
-  with jax.enable_x64(True):
+  with enable_x64(True):
     params = jnp.array([0.004, 0.5], jnp.float64)
     tx = optax.chain(optax.sgd(LR), optax_l1.l1_prox(1.0, LR))
     state = tx.init(params)

@@ -23,6 +23,7 @@ import pytest
 import optax_l1
 
 import references
+from x64_mode import enable_x64
 
 NAN, INF = float("nan"), float("inf")
 
@@ -199,7 +200,7 @@ def test_operators_keep_finite_values_finite(dtype):
 
 
 def test_operators_keep_finite_float64_finite():
-  with jax.enable_x64(True):
+  with enable_x64(True):
     x = extremes(jnp.float64).reshape(2, -1)
     for name, op in operators().items():
       out = jax.vmap(lambda t, op=op: op(x, t))(jnp.asarray([*THRESHOLDS, 1.7e308]))

@@ -19,6 +19,8 @@ from skglm.penalties import SCAD, MCPenalty
 from optax_l1 import prox
 from optax_l1.prox import _mcp_leaf, _scad_leaf
 
+from x64_mode import enable_x64
+
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 
 # ----------------------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ def test_mcp_matches_skglm_for_steps_up_to_gamma(lam, gamma):
   values = np.linspace(-1.5, 1.5, 301) * max(gamma, 1.0) * lam * 2
   steps = gamma * np.array([0.0, 0.01, 0.2, 0.5, 0.9, 0.999, 1.0])
   penalty = MCPenalty(lam, gamma)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     for s in steps:
       expected = [penalty.prox_1d(v, s, 0) for v in values]
       got = prox.mcp(jnp.asarray(values), lam, s, gamma=gamma)
@@ -113,7 +115,7 @@ def test_scad_matches_skglm_for_steps_other_than_a_minus_one(lam, a):
   values = np.linspace(-1.5, 1.5, 301) * a * lam * 2
   steps = (a - 1) * np.array([0.01, 0.2, 0.5, 0.9, 0.999, 1.001, 1.3, 2.0, 3.1])
   penalty = SCAD(lam, a)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     for s in steps:
       expected = [penalty.prox_1d(v, s, 0) for v in values]
       got = prox.scad(jnp.asarray(values), lam, s, a=a)
@@ -147,7 +149,7 @@ def random_cases(name, shape, rng, n=240):
 def test_global_minimiser_by_brute_force(name, shape):
   rng = np.random.default_rng(int(shape * 100))
   x, lam, s = random_cases(name, shape, rng)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     # One call, per-coordinate strengths and steps: both regimes in the same array.
     got = np.asarray(call(name, jnp.asarray(x), jnp.asarray(lam), jnp.asarray(s), shape))
   minimum, argmin, unique, delta = brute_force(name, x, lam, s, shape)
@@ -179,7 +181,7 @@ def test_scad_nonconvex_thresholds_and_ties():
 
 def test_regimes_meet_continuously_at_the_boundary():
   x = np.linspace(-10, 10, 2001)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     for name, shape, edge in [("mcp", 3.0, 3.0), ("scad", 3.7, 2.7)]:
       below = call(name, jnp.asarray(x), 1.0, edge * (1 - 1e-12), shape)
       at = call(name, jnp.asarray(x), 1.0, edge, shape)

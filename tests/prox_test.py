@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 import optax_l1
 
 import references
+from x64_mode import enable_x64
 
 soft_threshold = jax.jit(optax_l1.soft_threshold)
 prox_elastic_net = jax.jit(optax_l1.prox_elastic_net)
@@ -214,7 +215,7 @@ def eps(name):
 
 
 def x64(name):
-  return jax.enable_x64(True) if name == "float64" else contextlib.nullcontext()
+  return enable_x64(True) if name == "float64" else contextlib.nullcontext()
 
 
 def to_dtype(values, name):
@@ -503,7 +504,7 @@ def test_low_precision_lands_on_exact_zeros_and_keeps_dtype(dtype):
 
 
 def test_float64():
-  with jax.enable_x64(True):
+  with enable_x64(True):
     x = jnp.array([1e-12, 1.0 + 1e-12], jnp.float64)
     out = optax_l1.soft_threshold(x, 1.0)
     assert out.dtype == jnp.float64

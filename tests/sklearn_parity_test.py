@@ -11,6 +11,8 @@ from sklearn.preprocessing import StandardScaler
 
 import optax_l1
 
+from x64_mode import enable_x64
+
 STEPS = 20_000
 
 
@@ -53,7 +55,7 @@ def test_float64_matches_sklearn_lasso(diabetes, alpha):
   features, target, lr = diabetes
   expected = sklearn_lasso(features, target, alpha)
   assert 0 < np.sum(expected == 0) < len(expected)  # a non-trivial support
-  with jax.enable_x64(True):
+  with enable_x64(True):
     coef = fit(optax_l1.sgd(lr, l1=alpha), features, target, jnp.float64)
   np.testing.assert_array_equal(coef == 0, expected == 0)
   np.testing.assert_allclose(coef, expected, atol=1e-9, rtol=0)
@@ -73,7 +75,7 @@ def test_float32_has_the_same_support(diabetes, alpha):
 def test_momentum_and_nesterov_reach_the_same_solution(diabetes):
   features, target, lr = diabetes
   expected = sklearn_lasso(features, target, 1.0)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     for nesterov in (False, True):
       tx = optax_l1.sgd(lr / 2, l1=1.0, momentum=0.5, nesterov=nesterov)
       coef = fit(tx, features, target, jnp.float64)
@@ -89,7 +91,7 @@ def test_elastic_net_matches_sklearn(diabetes):
   model = ElasticNet(alpha=alpha, l1_ratio=ratio, fit_intercept=False, tol=1e-14, max_iter=10**6)
   expected = model.fit(features, target).coef_
   assert np.any(expected == 0)
-  with jax.enable_x64(True):
+  with enable_x64(True):
     tx = optax_l1.sgd(lr, l1=alpha * ratio, l2=alpha * (1 - ratio))
     coef = fit(tx, features, target, jnp.float64)
   np.testing.assert_array_equal(coef == 0, expected == 0)
