@@ -2,6 +2,8 @@
 
 - :func:`magnitude_histogram`: a histogram of :math:`|w|` on a log scale, with the exact zeros
   as their own (hatched) bar.
+- :func:`exact_zeros_axis`: an x axis of the fraction of exact zeros, drawn as the density
+  :math:`1 - s` on a reversed log scale, so that 80, 90, 95 and 98 % stand apart.
 """
 
 from __future__ import annotations
@@ -63,3 +65,40 @@ def magnitude_histogram(
   ticks = list(range(decades[0], decades[1] + 1, 2))
   ax.set_xticks([zero_at, *ticks], ["exactly 0", *(f"$10^{{{k}}}$" for k in ticks)])
   ax.set_xlabel("|w|  (log scale; the exact zeros in the hatched bar)")
+
+
+def exact_zeros_axis(
+  ax: Axes,
+  ticks: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99),
+  label: str = "exact zeros (%; the density 1 − zeros on a log scale)",
+) -> None:
+  r"""Make the x axis a fraction of exact zeros :math:`s`, for points plotted at :math:`1 - s`.
+
+  Plot each point at its density :math:`1 - s` (the fraction of nonzeros); this sets a log
+  scale, reverses it (sparser to the right) and labels the ticks with :math:`s` in percent, so
+  that the levels a pruning schedule aims at (80, 90, 95, 98 %) are about evenly spaced. Call
+  it after plotting: the limits stay those of the data, and the ticks outside them are not
+  drawn.
+
+  Args:
+    ax: the axes whose x axis to set.
+    ticks: the fractions of exact zeros to mark, in [0, 1).
+    label: the label of the x axis.
+
+  Examples:
+    >>> from matplotlib.figure import Figure
+    >>> from optax_l1.examples.plots import exact_zeros_axis
+    >>> ax = Figure().subplots()
+    >>> _ = ax.plot([1 - 0.8, 1 - 0.98], [0.97, 0.95])
+    >>> exact_zeros_axis(ax, ticks=(0.8, 0.9, 0.98))
+    >>> [text.get_text() for text in ax.get_xticklabels()], bool(ax.xaxis_inverted())
+    (['80', '90', '98'], True)
+  """
+  ax.set_xscale("log")
+  limits = ax.get_xlim()
+  ax.set_xticks([1 - s for s in ticks], [f"{100 * s:g}" for s in ticks])
+  ax.set_xlim(limits)
+  ax.minorticks_off()
+  if not ax.xaxis_inverted():
+    ax.invert_xaxis()
+  ax.set_xlabel(label)
