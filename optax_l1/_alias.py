@@ -43,8 +43,8 @@ _PENALTY_ARGUMENTS = """\
       unpenalised.
     target_sparsity: instead of a strength, the fraction of exact zeros wanted over the
       penalised leaves: a number in [0, 1) or a schedule of the step count, such as
-      :func:`optax_l1.polynomial_sparsity`; the strength is adapted to follow it (see
-      :func:`optax_l1.proximal`). Not with ``l1``, ``group_l1`` or ``l0``.
+      :func:`optax_l1.polynomial_sparsity`; each step's strength is the one that removes that
+      fraction (see :func:`optax_l1.proximal`). Not with the strengths above.
     sparsity_penalty: the penalty ``target_sparsity`` adapts, in the optimizer's metric:
       ``"l0"`` (hard threshold, the default: no shrinkage of the weights kept), ``"l1"``
       (soft threshold) or ``"mcp"`` (firm threshold, with ``mcp_gamma``).

@@ -109,6 +109,22 @@ def proximal(
     weight_decay: decoupled weight decay :math:`\mu \ge 0` (AdamW), or a schedule.
     mask: which leaves are penalised (and decayed), resolved as ``optax.masked`` does (see
       :func:`optax_l1.adam`).
+    target_sparsity: instead of a strength, the fraction of exact zeros wanted over the
+      penalised leaves (a number in [0, 1) or a schedule, e.g.
+      :func:`optax_l1.polynomial_sparsity`). At each step the strength of
+      ``sparsity_penalty`` is the quantile of the coordinates' removal strengths (in the
+      metric :math:`d`) that removes that fraction, kept in the state's ``target``
+      (:func:`optax_l1.target_strength`); exact for at most 65,536 penalised coordinates, on
+      an evenly strided sample of them above. Not with ``l1``, ``group_l1``, ``l0``,
+      ``mcp`` or ``scad``.
+    sparsity_penalty: ``"l0"`` (default: a hard threshold, kept weights not shrunk), ``"l1"``
+      or ``"mcp"`` (with ``mcp_gamma``).
+    target_groups: remove whole groups along ``group_axis`` instead of coordinates.
+    freeze_support: freeze the zero set at ``freeze_step`` and train the rest without
+      shrinkage after it (the end of a pruning schedule, a relaxed-lasso refit).
+    freeze_step: the step count at which to freeze; default: the ``end_step`` of a
+      :class:`~optax_l1.PolynomialSparsity` (none for other schedules). Under
+      ``optax.inject_hyperparams``, pass ``static_args="target_sparsity"`` or this.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
