@@ -22,5 +22,6 @@ def test_ci_runs_the_test_command_the_quickstart_gives():
   quickstart = README.split("## Quickstart")[1].split("\n## ")[0]
   commands = set(re.findall(r"```sh\n(.*?)\n```", quickstart, re.S))
   ci = (ROOT / ".ci" / "run").read_text().splitlines()
-  test_commands = [line for line in ci if "pytest" in line and not line.lstrip().startswith("#")]
-  assert test_commands and all(command in commands for command in test_commands)
+  # The Quickstart's test command is a line of CI, verbatim (CI runs more after it).
+  quickstart_tests = [command for command in commands if "pytest" in command]
+  assert quickstart_tests and all(command in ci for command in quickstart_tests)
