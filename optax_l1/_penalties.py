@@ -61,12 +61,8 @@ class Strengths(NamedTuple):
       if value is not None:
         _validation.check_hyperparameter(value, name)
     axis = -1 if group_axis is None else _validation.check_axis(group_axis, "group_axis")
-    _validation.check_hyperparameter(mcp_gamma, "mcp_gamma", schedule=False)
-    if not isinstance(mcp_gamma, jax.core.Tracer) and not mcp_gamma > 0:
-      raise ValueError(f"mcp_gamma must be > 0, got {mcp_gamma!r}.")
-    _validation.check_hyperparameter(scad_a, "scad_a", schedule=False)
-    if not isinstance(scad_a, jax.core.Tracer) and not scad_a > 2:
-      raise ValueError(f"scad_a must be > 2, got {scad_a!r}.")
+    _validation.check_greater_than(mcp_gamma, "mcp_gamma", 0)
+    _validation.check_greater_than(scad_a, "scad_a", 2)
     # Only concrete values can be checked; traced ones (injected) are applied one after the other.
     on = [name for name, value in given.items() if _known_nonzero(value)]
     for name in ("l0", "mcp", "scad"):

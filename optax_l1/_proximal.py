@@ -89,7 +89,7 @@ def proximal(
       :math:`\bar\eta_G = \eta_t / \operatorname{mean}_{i\in G} d_i` (per-coordinate step
       sizes leave no closed form). The arithmetic mean of the step sizes :math:`\eta_t/d_i`, or
       their maximum, would be dominated by coordinates that never had a gradient
-      (:math:`d_i = \epsilon`: a constant input, a dead unit upstream) and remove every group at
+      (:math:`d_i` at its floor: a constant input, a dead unit upstream) and remove every group at
       once (the docs' guide "Structured sparsity and compaction" says more).
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that

@@ -97,3 +97,23 @@ def check_broadcasts(
       "array that broadcasts to every leaf, or a pytree with the structure of x (one value "
       "per leaf)."
     )
+
+
+def check_greater_than(value: Any, name: str, lower: float) -> None:
+  """Raises unless a concrete ``value`` is one finite number > ``lower`` (traced values pass).
+
+  For shape parameters (MCP's γ, SCAD's a), whose bounds are their own.
+  """
+  if isinstance(value, jax.core.Tracer):
+    return
+  if callable(value) or isinstance(value, (str, bytes)):
+    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.")
+  try:
+    array = np.asarray(value, dtype=np.float64)
+  except (TypeError, ValueError):
+    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.") from None
+  if array.ndim != 0:
+    raise ValueError(f"{name} must be a scalar > {lower:g}, got shape {array.shape}.")
+  number = float(array)
+  if not (math.isfinite(number) and number > lower):
+    raise ValueError(f"{name} must be a finite number > {lower:g}, got {value!r}.")

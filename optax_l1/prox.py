@@ -450,26 +450,6 @@ def l0(x: Any, l0: Threshold, scaling: Threshold = 1.0) -> Any:
   return _map_with_threshold(leaf, x, l0, scaling, names=("l0", "scaling"))
 
 
-def _check_shape_parameter(value: Any, name: str, lower: float) -> None:
-  """Raises unless a concrete ``value`` is one finite number > ``lower`` (traced values pass).
-
-  Not ``_validation.check_hyperparameter``: its bound is ``>= 0``, and these have their own.
-  """
-  if isinstance(value, jax.core.Tracer):
-    return
-  if callable(value) or isinstance(value, (str, bytes)):
-    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.")
-  try:
-    array = np.asarray(value, dtype=np.float64)
-  except (TypeError, ValueError):
-    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.") from None
-  if array.ndim != 0:
-    raise ValueError(f"{name} must be a scalar > {lower:g}, got shape {array.shape}.")
-  number = float(array)
-  if not (math.isfinite(number) and number > lower):
-    raise ValueError(f"{name} must be a finite number > {lower:g}, got {value!r}.")
-
-
 def _radial_prox_leaf(x: jax.Array, real_prox) -> jax.Array:
   """``real_prox`` (the prox of a penalty of |y|, on real arrays) applied to one floating-point
   array in at least float32, or to the modulus of a complex one: z·prox(|z|)/|z|."""
@@ -606,7 +586,7 @@ def mcp(x: Any, mcp: Threshold, scaling: Threshold = 1.0, *, gamma: Any = 3.0) -
 
   .. seealso:: :func:`scad`, :func:`l1`, :func:`l0`
   """
-  _check_shape_parameter(gamma, "gamma", 0)
+  _validation.check_greater_than(gamma, "gamma", 0)
 
   def leaf(x, strength, scaling):
     return _mcp_leaf(x, strength, scaling, gamma)
@@ -693,7 +673,7 @@ def scad(x: Any, scad: Threshold, scaling: Threshold = 1.0, *, a: Any = 3.7) -> 
 
   .. seealso:: :func:`mcp`, :func:`l1`
   """
-  _check_shape_parameter(a, "a", 2)
+  _validation.check_greater_than(a, "a", 2)
 
   def leaf(x, strength, scaling):
     return _scad_leaf(x, strength, scaling, a)
