@@ -171,6 +171,18 @@ REGISTRY: dict[str, Method] = {
     _ours(sparsity_penalty="l0"),
     optional=True,
   ),
+  "ours_l0_each_step": Method(
+    "ours_l0 with the strength re-estimated at every step (target_update_every=1)",
+    "weights",
+    _ours(sparsity_penalty="l0", target_update_every=1),
+    optional=True,
+  ),
+  "ours_l0_every_100": Method(
+    "ours_l0 with the strength re-estimated every 100 steps, GMP's mask frequency",
+    "weights",
+    _ours(sparsity_penalty="l0", target_update_every=100),
+    optional=True,
+  ),
   "gmp_units": Method(
     "gradual magnitude pruning of hidden units by incoming L2 norm, per layer",
     "units",

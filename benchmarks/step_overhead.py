@@ -92,12 +92,25 @@ ROWS: dict[str, Row] = {
     "optax.adam(lr)",
     "optax_l1.adam(lr, l1=l1)",
   ),
-  # The target-sparsity controller's own cost: against the same prox at a fixed strength.
+  # The target-sparsity controller's own cost: against the same prox at a fixed strength (the
+  # strength re-estimated every 10 steps, its default for l0; at every step; every 100).
   "adam+target": Row(
     lambda: optax_l1.adam(LEARNING_RATE, l0=L1),
     lambda: optax_l1.adam(LEARNING_RATE, target_sparsity=0.5),
     "optax_l1.adam(lr, l0=l1)",
     "optax_l1.adam(lr, target_sparsity=0.5)",
+  ),
+  "adam+target_each_step": Row(
+    lambda: optax_l1.adam(LEARNING_RATE, l0=L1),
+    lambda: optax_l1.adam(LEARNING_RATE, target_sparsity=0.5, target_update_every=1),
+    "optax_l1.adam(lr, l0=l1)",
+    "optax_l1.adam(lr, target_sparsity=0.5, target_update_every=1)",
+  ),
+  "adam+target_every_100": Row(
+    lambda: optax_l1.adam(LEARNING_RATE, l0=L1),
+    lambda: optax_l1.adam(LEARNING_RATE, target_sparsity=0.5, target_update_every=100),
+    "optax_l1.adam(lr, l0=l1)",
+    "optax_l1.adam(lr, target_sparsity=0.5, target_update_every=100)",
   ),
   "adamw": Row(
     lambda: optax.adamw(LEARNING_RATE),

@@ -83,8 +83,11 @@ def recipe_patch(recipe: str):
   original_prox = _target_sparsity.controlled_prox
   if recipe == "l0_magnitude":
 
-    def identity_metric(target, state, count, points, params, lr, scales):
-      return original_prox(target, state, count, points, params, lr, [1.0 for _ in scales])
+    def identity_metric(target, state, count, points, params, lr, scales, sample=None):
+      if sample is not None:  # the ranked coordinates' points, with the identity metric too
+        sample = (sample[0], [1.0 for _ in sample[1]])
+      ones = [1.0 for _ in scales]
+      return original_prox(target, state, count, points, params, lr, ones, sample)
 
     _target_sparsity.controlled_prox = identity_metric
   try:

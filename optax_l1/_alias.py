@@ -49,11 +49,16 @@ _PENALTY_ARGUMENTS = """\
       ``"l0"`` (hard threshold, the default: no shrinkage of the weights kept), ``"l1"``
       (soft threshold) or ``"mcp"`` (firm threshold, with ``mcp_gamma``).
     target_groups: with ``target_sparsity``, remove whole groups (along ``group_axis``, by
-      default output units) by group L1; the fraction is then of groups.
+      default output units), the fraction then of groups: with ``"l0"``, the groups whose
+      weights after the step have the smallest norm (not weighted by the metric, which ranked
+      units worse); with ``"l1"``, by group L1 in the metric.
     freeze_support: with ``target_sparsity``, freeze the zero set when the ramp ends
       (``freeze_step``) and train the surviving weights without shrinkage from then on.
     freeze_step: the step count at which to freeze; default: the ``end_step`` of a
       :func:`optax_l1.polynomial_sparsity` schedule (no freezing for other schedules).
+    target_update_every: with ``target_sparsity``, re-estimate the strength every this many
+      steps (and at ``freeze_step``), as pruning updates its masks every ``frequency``
+      steps; default 10 for ``"l0"``, 1 (every step) for the penalties that shrink.
 """
 
 
@@ -85,6 +90,7 @@ def sgd(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Proximal SGD (FOBOS / ISTA; TF's ``ProximalGradientDescentOptimizer``).
 
@@ -149,6 +155,7 @@ def sgd(
     target_groups=target_groups,
     freeze_support=freeze_support,
     freeze_step=freeze_step,
+    target_update_every=target_update_every,
   )
 
 
@@ -176,6 +183,7 @@ def adam(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Adam with the L1 prox in Adam's own metric (ProxGen's AdamL1).
 
@@ -243,6 +251,7 @@ def adam(
     target_groups=target_groups,
     freeze_support=freeze_support,
     freeze_step=freeze_step,
+    target_update_every=target_update_every,
   )
 
 
@@ -271,6 +280,7 @@ def adamw(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""AdamW with the L1 prox in Adam's metric; the decoupled weight decay stays separate.
 
@@ -330,6 +340,7 @@ def adamw(
     target_groups=target_groups,
     freeze_support=freeze_support,
     freeze_step=freeze_step,
+    target_update_every=target_update_every,
   )
 
 
@@ -356,6 +367,7 @@ def rmsprop(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""RMSProp with the L1 prox in RMSProp's metric.
 
@@ -410,6 +422,7 @@ def rmsprop(
     target_groups=target_groups,
     freeze_support=freeze_support,
     freeze_step=freeze_step,
+    target_update_every=target_update_every,
   )
 
 
@@ -434,6 +447,7 @@ def adagrad(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""Proximal Adagrad (TensorFlow's ``ProximalAdagradOptimizer`` when ``eps=0``).
 
@@ -486,4 +500,5 @@ def adagrad(
     target_groups=target_groups,
     freeze_support=freeze_support,
     freeze_step=freeze_step,
+    target_update_every=target_update_every,
   )

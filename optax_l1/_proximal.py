@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -48,6 +49,7 @@ def proximal(
   target_groups: bool = False,
   freeze_support: bool = True,
   freeze_step: int | None = None,
+  target_update_every: int | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""A full proximal optimizer: a diagonal step, then the prox in the step's own metric.
 
@@ -115,16 +117,23 @@ def proximal(
       ``sparsity_penalty`` is the quantile of the coordinates' removal strengths (in the
       metric :math:`d`) that removes that fraction, kept in the state's ``target``
       (:func:`optax_l1.target_strength`); exact for at most 65,536 penalised coordinates, on
-      an evenly strided sample of them above. Not with ``l1``, ``group_l1``, ``l0``,
+      an evenly spread sample of them above. Not with ``l1``, ``group_l1``, ``l0``,
       ``mcp`` or ``scad``.
     sparsity_penalty: ``"l0"`` (default: a hard threshold, kept weights not shrunk), ``"l1"``
       or ``"mcp"`` (with ``mcp_gamma``).
-    target_groups: remove whole groups along ``group_axis`` instead of coordinates.
+    target_groups: remove whole groups along ``group_axis`` instead of coordinates; with
+      ``"l0"`` they are ranked by the norm of their weights after the step, in the identity
+      metric (weighting them by :math:`d` ranked units worse in the frontier benchmark).
     freeze_support: freeze the zero set at ``freeze_step`` and train the rest without
       shrinkage after it (the end of a pruning schedule, a relaxed-lasso refit).
     freeze_step: the step count at which to freeze; default: the ``end_step`` of a
       :class:`~optax_l1.PolynomialSparsity` (none for other schedules). Under
       ``optax.inject_hyperparams``, pass ``static_args="target_sparsity"`` or this.
+    target_update_every: re-estimate the strength every this many steps (and at
+      ``freeze_step``), as gradual magnitude pruning updates its masks every ``frequency``
+      steps; in between, the prox uses the last strength. Default: 10 for ``"l0"``, whose
+      hard threshold keeps the zero fraction where it is at a fixed strength; 1 for
+      ``"l1"``, ``"mcp"`` and group L1, which shrink, so remove more at each step.
 
   Returns:
     An ``optax.GradientTransformationExtraArgs`` whose ``update`` requires ``params``. Keep
@@ -176,6 +185,7 @@ def proximal(
       group_axis=group_axis,
       freeze_support=freeze_support,
       freeze_step=freeze_step,
+      update_every=target_update_every,
       others={"l1": l1, "group_l1": group_l1, "l0": l0, "mcp": mcp, "scad": scad},
       mcp_gamma=mcp_gamma,
     )
@@ -196,17 +206,21 @@ def proximal(
       raise ValueError(_NOTHING_MASKED)
 
   def init_fn(params):
-    if target is not None:
-      penalised = _numerics.resolve_mask(mask, params)
-      if not any(
-        on and _numerics.is_inexact_leaf(p)
-        for on, p in zip(jax.tree.leaves(penalised), jax.tree.leaves(params), strict=True)
-      ):
-        raise ValueError(_NOTHING_MASKED)
+    inner = preconditioner.init(params)
+    if target is None:
+      return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=inner)
+    penalised = _numerics.resolve_mask(mask, params)
+    if not any(
+      on and _numerics.is_inexact_leaf(p)
+      for on, p in zip(jax.tree.leaves(penalised), jax.tree.leaves(params), strict=True)
+    ):
+      raise ValueError(_NOTHING_MASKED)
+    sample = None
+    if not target.groups:
+      stride = _target_sparsity.sample_stride(params, penalised)
+      sample = _target_sparsity.take_sample(inner, params, penalised, stride)
     return ProximalState(
-      count=jnp.zeros([], jnp.int32),
-      preconditioner=preconditioner.init(params),
-      target=optax.EmptyState() if target is None else target.init(),
+      count=jnp.zeros([], jnp.int32), preconditioner=inner, target=target.init(sample)
     )
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -216,11 +230,6 @@ def proximal(
     lr = _numerics.value_at(learning_rate, state.count)
     decay = _numerics.value_at(weight_decay, state.count)
     strengths = penalty.at(state.count)
-    direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
-    if scale is None:
-      scale = jax.tree.map(lambda _: 1.0, params)
-    else:  # a number or array per leaf, or one for several leaves (a prefix)
-      scale = _numerics.broadcast_like(scale, params, name="the scale of preconditioner.update")
     penalised = _numerics.resolve_mask(mask, params)
 
     def point(p, step, on):
@@ -230,7 +239,25 @@ def proximal(
       pc = p.astype(_numerics.compute_dtype(p.dtype))
       return pc - lr * step if _numerics.is_static_zero(decay) else pc - lr * (step + decay * pc)
 
+    direction, scale, inner = preconditioner.update(updates, state.preconditioner, count)
+    if scale is None:
+      scale = jax.tree.map(lambda _: 1.0, params)
+    else:  # a number or array per leaf, or one for several leaves (a prefix)
+      scale = _numerics.broadcast_like(scale, params, name="the scale of preconditioner.update")
     points = jax.tree.map(point, params, direction, penalised)
+    sample, next_sample = None, None
+    if target is not None and state.target.sample is not None:
+      take = functools.partial(
+        _target_sparsity.take_sample,
+        params=params,
+        penalised=penalised,
+        stride=_target_sparsity.sample_stride(params, penalised),
+      )
+      sample = functools.partial(
+        _sampled_points, preconditioner, point, take, updates, state.target.sample, params, count
+      )
+      due_next = _target_sparsity.is_due(target, state.count + 1)
+      next_sample = _target_sparsity.when(due_next, lambda: take(inner), state.target.sample)
     if target is None:
       new_values = jax.tree.map(
         lambda v, s: None if v is None else _penalties.prox_in_metric(v, lr, s, strengths),
@@ -240,9 +267,10 @@ def proximal(
       )
       target_state = state.target
     else:
-      new_values, target_state = _controlled(
-        target, state.target, state.count, points, params, lr, scale, strengths
+      new_values, strength = _controlled(
+        target, state.target, state.count, points, params, lr, scale, strengths, sample
       )
+      target_state = _target_sparsity.TargetSparsityState(strength, next_sample)
 
     def update(p, step, new):
       if p is None:
@@ -259,13 +287,21 @@ def proximal(
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+def _sampled_points(preconditioner, point, take, grads, sample_state, params, count):
+  """The points and scales of the coordinates the target-sparsity controller ranks (one flat
+  array each): the diagonal step on the sampled gradients and on the sample of the state kept
+  at the step before (see ``_target_sparsity.take_sample``)."""
+  direction, scale, _ = preconditioner.update(take(grads), sample_state, count)
+  return [point(take(params), direction, True)], [1.0 if scale is None else scale]
+
+
 _NOTHING_MASKED = (
   "target_sparsity needs penalised weights, but mask selects no floating-point leaf: pass a "
   "mask that is True on the kernels, e.g. `lambda p: jax.tree.map(lambda x: x.ndim > 1, p)`."
 )
 
 
-def _controlled(target, state, count, points, params, lr, scale, strengths):
+def _controlled(target, state, count, points, params, lr, scale, strengths, sample):
   """The target-sparsity prox over the penalised leaves (see ``_target_sparsity``); the other
   strengths (``l2``) apply after it."""
   flat_points, treedef_ = jax.tree.flatten(points, is_leaf=lambda x: x is None)
@@ -273,7 +309,7 @@ def _controlled(target, state, count, points, params, lr, scale, strengths):
   penalised = [i for i, v in enumerate(flat_points) if v is not None]
   flat_params = treedef.flatten_up_to(params)
   flat_scale = treedef.flatten_up_to(scale)
-  new, target_state = _target_sparsity.controlled_prox(
+  new, strength = _target_sparsity.controlled_prox(
     target,
     state,
     count,
@@ -281,8 +317,9 @@ def _controlled(target, state, count, points, params, lr, scale, strengths):
     [flat_params[i] for i in penalised],
     lr,
     [flat_scale[i] for i in penalised],
+    sample,
   )
   flat_new = list(flat_points)
   for i, value in zip(penalised, new, strict=True):
     flat_new[i] = _penalties.prox_in_metric(value, lr, flat_scale[i], strengths)
-  return treedef.unflatten(flat_new), target_state
+  return treedef.unflatten(flat_new), strength

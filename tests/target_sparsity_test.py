@@ -116,7 +116,9 @@ def _train(tx, steps, n=400, record=None):
 @pytest.mark.parametrize("penalty", ["l0", "l1", "mcp"])
 @pytest.mark.parametrize("make", [optax_l1.adam, optax_l1.rmsprop, optax_l1.adagrad])
 def test_the_controller_reaches_and_holds_a_constant_target(make, penalty):
-  tx = make(1e-2, target_sparsity=0.7, sparsity_penalty=penalty, mask=kernels)
+  tx = make(
+    1e-2, target_sparsity=0.7, sparsity_penalty=penalty, mask=kernels, target_update_every=1
+  )
   params, state, history = _train(tx, 300)
   # Each step's strength is the target quantile (exact here: 400 weights), so every step
   # lands on the target, to one weight.
@@ -126,14 +128,14 @@ def test_the_controller_reaches_and_holds_a_constant_target(make, penalty):
 
 
 def test_sgd_follows_a_target_too():
-  tx = optax_l1.sgd(1e-2, l1=None, target_sparsity=0.5, mask=kernels)
+  tx = optax_l1.sgd(1e-2, l1=None, target_sparsity=0.5, mask=kernels, target_update_every=1)
   _, _, history = _train(tx, 200)
   assert np.max(np.abs(history - 0.5)) <= 1 / 400 + 1e-6
 
 
 def test_the_ramp_is_followed_and_the_support_frozen_at_its_end():
   ramp = optax_l1.polynomial_sparsity(0.8, begin_step=20, end_step=120)
-  tx = optax_l1.adam(1e-2, target_sparsity=ramp, mask=kernels)
+  tx = optax_l1.adam(1e-2, target_sparsity=ramp, mask=kernels, target_update_every=1)
   x, y = _toy()
   params = {"w": jax.random.normal(jax.random.key(0), (400, 1)) * 0.1, "b": jnp.zeros(1)}
   loss = lambda p: jnp.mean((x @ p["w"][:, 0] + p["b"][0] - y) ** 2)  # noqa: E731
@@ -156,6 +158,97 @@ def test_the_ramp_is_followed_and_the_support_frozen_at_its_end():
   # After the freeze the survivors train without shrinkage: the gradient of the loss alone
   # moves them (no threshold), so their loss keeps falling below the last shrunk iterate's.
   assert strength > 0
+
+
+def test_the_hard_threshold_re_estimates_every_ten_steps_and_at_the_freeze():
+  ramp = optax_l1.polynomial_sparsity(0.8, begin_step=20, end_step=125)
+  tx = optax_l1.adam(1e-2, target_sparsity=ramp, mask=kernels)  # l0: every 10 steps by default
+  x, y = _toy()
+  params = {"w": jax.random.normal(jax.random.key(0), (400, 1)) * 0.1, "b": jnp.zeros(1)}
+  loss = lambda p: jnp.mean((x @ p["w"][:, 0] + p["b"][0] - y) ** 2)  # noqa: E731
+  state = tx.init(params)
+  step = jax.jit(lambda p, s: tx.update(jax.grad(loss)(p), s, p))
+  strengths, zeros = [], []
+  for _ in range(160):
+    updates, state = step(params, state)
+    params = optax.apply_updates(params, updates)
+    strengths.append(float(optax_l1.target_strength(state)))
+    zeros.append(float(jnp.mean(params["w"] == 0)))
+  changed = {t for t in range(1, 160) if strengths[t] != strengths[t - 1]}
+  assert changed and changed <= {t for t in range(160) if t % 10 == 0} | {125}
+  assert 125 in changed  # the freeze step gets its own estimate: its target exactly
+  assert zeros[125] == pytest.approx(0.8, abs=1 / 400)
+  for t in range(20, 126, 10):  # each estimate removes the fraction the ramp asks for then
+    assert zeros[t] == pytest.approx(float(ramp(t)), abs=1 / 400)
+  assert strengths[126:] == [strengths[125]] * 34  # frozen: no estimate after the freeze
+
+
+def test_the_update_interval_is_validated_and_works_under_inject_hyperparams():
+  for bad, error in ((0, ValueError), (2.5, TypeError), (True, TypeError)):
+    with pytest.raises(error, match="target_update_every"):
+      optax_l1.adam(1e-3, target_sparsity=0.5, target_update_every=bad)
+  params = {"w": jax.random.normal(jax.random.key(0), (50, 4))}
+  injected = optax.inject_hyperparams(optax_l1.adam, static_args="mask")(
+    learning_rate=0.1, target_sparsity=0.6, target_update_every=3
+  )
+  direct = optax_l1.adam(0.1, target_sparsity=0.6, target_update_every=3)
+  grads = {"w": 0.1 * jnp.ones((50, 4))}
+  results = []
+  for tx in (direct, injected):
+    state, p = tx.init(params), params
+    for _ in range(5):
+      updates, state = jax.jit(tx.update)(grads, state, p)
+      p = optax.apply_updates(p, updates)
+    results.append(p)
+  np.testing.assert_allclose(results[1]["w"], results[0]["w"], rtol=1e-6)
+
+
+def test_the_ranked_sample_keeps_the_moments_of_the_sampled_coordinates():
+  # Over 65,536 penalised coordinates the controller ranks a sample; it keeps the optimizer's
+  # moments on it, which must stay those of the full state at the sampled coordinates.
+  from optax_l1 import _target_sparsity
+
+  rng = np.random.default_rng(0)
+  params = {"w": jnp.asarray(rng.normal(size=(300, 700)), jnp.float32), "b": jnp.zeros(700)}
+  tx = optax_l1.adam(1e-2, target_sparsity=0.9, mask=kernels, target_update_every=1)
+  state = tx.init(params)
+  step = jax.jit(tx.update)
+  for _ in range(4):
+    grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+    updates, state = step(grads, state, params)
+    params = optax.apply_updates(params, updates)
+  inner = state.preconditioner
+  sample = state.target.sample
+  stride = _target_sparsity.sample_stride(params, kernels(params))
+  assert stride > 1
+  for moment in ("mu", "nu"):
+    expected = _target_sparsity.take_sample(getattr(inner, moment), params, kernels(params), stride)
+    assert getattr(sample, moment).shape == expected.shape
+    assert abs(expected.size - 210_000 / stride) <= 16  # one coordinate in `stride`
+    np.testing.assert_allclose(getattr(sample, moment), expected, rtol=1e-6)
+  # and the sample is spread over the whole kernel: the target holds on all 210,000 weights
+  assert float(jnp.mean(params["w"] == 0)) == pytest.approx(0.9, abs=0.005)
+
+
+def test_a_preconditioner_whose_state_is_not_diagonal_ranks_the_points_instead():
+  base = optax_l1.preconditioners.adam()
+
+  def init(params):
+    return (base.init(params), jnp.zeros(3))  # an array that is not one per parameter
+
+  def update(grads, state, count):
+    direction, scale, inner = base.update(grads, state[0], count)
+    return direction, scale, (inner, state[1] + 1.0)
+
+  tx = optax_l1.proximal(
+    optax_l1.preconditioners.Preconditioner(init, update), 1e-2, target_sparsity=0.7
+  )
+  params = {"w": jax.random.normal(jax.random.key(1), (40, 10))}
+  state = tx.init(params)
+  assert state.target.sample is None
+  updates, state = jax.jit(tx.update)({"w": jnp.ones((40, 10))}, state, params)
+  new = optax.apply_updates(params, updates)
+  assert float(jnp.mean(new["w"] == 0)) == pytest.approx(0.7, abs=1 / 400)
 
 
 def test_without_freezing_the_controller_keeps_shrinking_after_the_ramp():
@@ -183,6 +276,21 @@ def test_group_target_removes_the_wanted_fraction_of_units(penalty):
     params = optax.apply_updates(params, updates)
   dead = np.all(np.asarray(params["kernel"]) == 0, axis=0)
   assert dead.sum() == 30  # 75 % of 40 output units, whole columns
+
+
+def test_group_hard_threshold_ranks_units_by_their_norm_not_by_the_metric():
+  # Column j has norm ~ j + 1 and gradients ~ 10^-j: weighting the norms by Adam's metric
+  # (≈ |g|) would remove the large, slowly-moving columns; the norm removes the small ones.
+  rng = np.random.default_rng(0)
+  kernel = rng.normal(size=(8, 6)) * np.arange(1, 7) / np.sqrt(8)
+  grads = rng.normal(size=(8, 6)) * 10.0 ** -np.arange(6)
+  params = {"kernel": jnp.asarray(kernel, jnp.float32)}
+  tx = optax_l1.adam(1e-3, target_sparsity=0.5, target_groups=True)
+  updates, _ = jax.jit(tx.update)(
+    {"kernel": jnp.asarray(grads, jnp.float32)}, tx.init(params), params
+  )
+  new = np.asarray(optax.apply_updates(params, updates)["kernel"])
+  np.testing.assert_array_equal(np.all(new == 0, axis=0), [True, True, True, False, False, False])
 
 
 def test_target_sparsity_under_inject_hyperparams_and_chains():
