@@ -4,6 +4,7 @@ from optax_l1 import preconditioners, prox
 from optax_l1._alias import adagrad, adam, adamw, rmsprop, sgd
 from optax_l1._compaction import CompactionReport, compact_dense_stack, compact_mlp
 from optax_l1._export import to_bcoo
+from optax_l1._ftrl import FtrlState, ftrl
 from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
 from optax_l1._proximal import ProximalState, proximal
 from optax_l1._report import LeafSparsity, SparsityReport, sparsity
@@ -19,6 +20,7 @@ __version__ = "0.2.0.dev0"
 
 __all__ = [
   "CompactionReport",
+  "FtrlState",
   "LeafSparsity",
   "PolynomialSparsity",
   "ProximalState",
@@ -30,6 +32,7 @@ __all__ = [
   "block_soft_threshold",
   "compact_dense_stack",
   "compact_mlp",
+  "ftrl",
   "group_l1_prox",
   "hard_threshold",
   "keep_zeros",

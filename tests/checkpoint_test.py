@@ -92,6 +92,7 @@ OPTIMIZERS = {
     ),
     "float32",
   ),
+  "ftrl": (lambda: optax_l1.ftrl(0.3, l1=0.2, l2=0.01, mask=kernels), "float32"),
   "adam_bfloat16": (lambda: optax_l1.adam(0.02, l1=0.05, mask=kernels), "bfloat16"),
 }
 

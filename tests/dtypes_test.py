@@ -38,6 +38,8 @@ OPTIMIZERS = {
   "rmsprop": lambda: optax_l1.rmsprop(0.01, l1=5.0),
   "adagrad": lambda: optax_l1.adagrad(0.01, l1=20.0),
   "adam_l0": lambda: optax_l1.adam(0.01, l0=20.0),
+  # Keras' cold start: the first step's |z| ≈ |g| is below λ₁ for the small weights.
+  "ftrl_cold_start": lambda: optax_l1.ftrl(0.01, l1=1.0, warm_start=False),
   "chain_sgd_l1_prox": lambda: optax.chain(optax.sgd(0.01), optax_l1.l1_prox(20.0, 0.01)),
 }
 
@@ -71,6 +73,7 @@ TRANSFORMATIONS = {
   "adamw": lambda **kw: optax_l1.adamw(0.1, l1=0.1, **kw),
   "rmsprop": lambda **kw: optax_l1.rmsprop(0.1, l1=0.1, **kw),
   "adagrad": lambda **kw: optax_l1.adagrad(0.1, l1=0.1, **kw),
+  "ftrl": lambda **kw: optax_l1.ftrl(0.1, l1=0.1, **kw),
   "proximal": lambda **kw: optax_l1.proximal(preconditioners.rmsprop(), 0.1, l1=0.1, **kw),
   "l1_prox": lambda **kw: optax_l1.l1_prox(0.1, 0.1, **kw),
   "group_l1_prox": lambda **kw: optax_l1.group_l1_prox(0.1, 0.1, **kw),
@@ -152,6 +155,7 @@ X64_OPTIMIZERS = {
   "adam_mcp": lambda: optax_l1.adam(0.1, mcp=0.5),
   "adam_scad": lambda: optax_l1.adam(0.1, scad=0.5),
   "adam_target": lambda: optax_l1.adam(0.1, target_sparsity=0.5),
+  "ftrl": lambda: optax_l1.ftrl(0.1, l1=0.5, l2=0.1, l2_shrinkage=0.1, beta=0.5),
   "proximal": lambda: optax_l1.proximal(optax_l1.preconditioners.adam(), 0.1, l1=0.5, l2=0.1),
   "chain_l1_prox": lambda: optax.chain(optax.sgd(0.1), optax_l1.l1_prox(0.5, 0.1)),
   "chain_group_l1_prox": lambda: optax.chain(optax.sgd(0.1), optax_l1.group_l1_prox(0.5, 0.1)),

@@ -96,6 +96,7 @@ MAKERS = {
   "adam_group_l1": lambda: optax_l1.adam(0.05, l1=0.5, group_l1=0.5),
   "sgd_momentum": lambda: optax_l1.sgd(0.05, l1=2.0, momentum=0.9),
   "chain_sgd_l1_prox": lambda: optax.chain(optax.sgd(0.05), optax_l1.l1_prox(2.0, 0.05)),
+  "ftrl": lambda: optax_l1.ftrl(0.05, l1=0.5, warm_start=False),
 }
 
 
@@ -114,6 +115,7 @@ def _problem():
     ("adam_group_l1", NAN),
     ("sgd_momentum", -INF),
     ("chain_sgd_l1_prox", NAN),
+    ("ftrl", NAN),
   ],
 )
 def test_apply_if_finite_skips_the_bad_step_bitwise_and_the_next_one_proceeds(name, bad):

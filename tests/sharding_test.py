@@ -30,6 +30,7 @@ OPTIMIZERS = {
   "adamw": lambda: optax_l1.adamw(0.05, l1=0.5, weight_decay=0.1),
   "rmsprop": lambda: optax_l1.rmsprop(0.05, l1=2.0),
   "adagrad": lambda: optax_l1.adagrad(0.1, l1=0.5, l2=0.1),
+  "ftrl": lambda: optax_l1.ftrl(0.1, l1=0.5, l2=0.1),
 }
 # The controller counts zeros over all leaves (an all-reduce of one number) and sorts them at
 # the ramp's ends.
