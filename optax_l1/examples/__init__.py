@@ -12,4 +12,7 @@
 - :mod:`optax_l1.examples.equinox_mlp`: an Equinox ``eqx.nn.MLP`` on the digits, its mask
   built with ``eqx.filter``, exact zeros with :func:`optax_l1.adam` and whole hidden units
   with ``group_axis=0`` (Equinox's ``(out, in)`` weights).
+- :mod:`optax_l1.examples.click_through`: hashed logistic regression on generated sparse
+  features (2^18 ids, Zipf frequencies), one pass with :func:`optax_l1.ftrl` against
+  Adagrad with and without L1: log loss, AUC and non-zero weights.
 """
