@@ -37,7 +37,11 @@ class Preconditioner(NamedTuple):
   metric of SGD). ``count`` is the 1-based number of the step being taken (int32).
 
   Write your own for another diagonal optimizer (AdaBelief, Yogi, …): return the update it
-  would make before the learning rate, and the per-coordinate factor it divides by.
+  would make before the learning rate, and the per-coordinate factor it divides by. Keep it
+  diagonal (each coordinate's result depends on that coordinate of ``grads`` and ``state``
+  alone) and mapped over the leaves: with ``target_sparsity``, :func:`optax_l1.proximal` also
+  runs ``update`` on a sample of the coordinates, one flat array per tree of the state shaped
+  like the params (a state holding other arrays is not sampled; the points are, at more cost).
 
   Attributes:
     init: ``init(params) -> state``.
