@@ -23,6 +23,7 @@ import optax_l1
 from optax_l1 import preconditioners
 
 import references
+from jitted_run import run_jitted
 from x64_mode import enable_x64
 
 SHAPES = {"w": (7, 5), "b": (5,)}
@@ -48,31 +49,6 @@ def _problem(seed=0, num_steps=NUM_STEPS, dtype=np.float32, grad_scale=1.0):
     for _ in range(num_steps)
   ]
   return params, grads
-
-
-def _run(tx, params, grads_seq):
-  """Runs ``tx.update`` under jit; returns the lists of params and of updates after each step.
-
-  Every run also checks the optax contract that the second and later steps reuse the first
-  step's compilation (the state keeps its structure, shapes, dtypes and weak types).
-  """
-  traces = 0
-
-  @jax.jit
-  def step(params, state, grads):
-    nonlocal traces
-    traces += 1
-    updates, state = tx.update(grads, state, params)
-    return optax.apply_updates(params, updates), updates, state
-
-  state = tx.init(params)
-  trajectory, all_updates = [], []
-  for grads in grads_seq:
-    params, updates, state = step(params, state, grads)
-    trajectory.append(params)
-    all_updates.append(updates)
-  assert traces == 1, f"update was traced {traces} times in {len(grads_seq)} steps"
-  return trajectory, all_updates
 
 
 def _as_f64(tree):
@@ -191,7 +167,7 @@ def test_matches_numpy_reference_of_published_update(make_tx, ref):
   expected = references.run(ref, params, grads)
   # The problem is meant to exercise the threshold: a good share of exact zeros, not all.
   assert 0.2 < _zero_fraction(expected[-1]) < 0.95, _zero_fraction(expected[-1])
-  actual, _ = _run(make_tx(), params, grads)
+  actual, _ = run_jitted(make_tx(), params, grads)
   _assert_trajectories_match(actual, expected, **F32)
 
 
@@ -244,14 +220,14 @@ def _twin_run(name, mask_kind=None):
   _, twin = TWINS[name]
   if name != "adamw":
     mask_kind = None
-  return _run(twin(_MASKS.get(mask_kind)), *_problem(seed=TWIN_SEED))
+  return run_jitted(twin(_MASKS.get(mask_kind)), *_problem(seed=TWIN_SEED))
 
 
 # 7. l1 = l2 = 0: the optax twin.
 @pytest.mark.parametrize("name", TWIN_IDS)
 def test_without_penalty_equals_optax_twin(name):
   ours, _ = TWINS[name]
-  actual, actual_updates = _run(ours(l1=0.0, l2=0.0), *_problem(seed=TWIN_SEED))
+  actual, actual_updates = run_jitted(ours(l1=0.0, l2=0.0), *_problem(seed=TWIN_SEED))
   expected, expected_updates = _twin_run(name)
   chex.assert_trees_all_close(actual_updates, expected_updates, rtol=1e-5, atol=1e-7)
   chex.assert_trees_all_close(actual, expected, **F32)
@@ -271,7 +247,7 @@ def test_mask_leaves_unmasked_leaves_to_the_optax_twin(name, mask_kind):
   ours, _ = TWINS[name]
   # A large l1: the penalised kernel is mostly zeros, the bias must not notice.
   tx = ours(l1=5.0, l2=1.0, mask=_MASKS[mask_kind])
-  actual, actual_updates = _run(tx, *_problem(seed=TWIN_SEED))
+  actual, actual_updates = run_jitted(tx, *_problem(seed=TWIN_SEED))
   expected, expected_updates = _twin_run(name, mask_kind)
   for a, e, a_u, e_u in zip(actual, expected, actual_updates, expected_updates, strict=True):
     chex.assert_trees_all_close(a_u["b"], e_u["b"], rtol=1e-5, atol=1e-7)
@@ -288,8 +264,8 @@ def test_mask_prefix_of_nested_params():
   }
   grads = [jax.tree.map(lambda x: jnp.asarray(rng.standard_normal(x.shape), x.dtype), params)]
   tx = optax_l1.adam(0.01, l1=100.0, mask={"dense": True, "head": False})
-  (actual,), _ = _run(tx, params, grads)
-  (expected,), _ = _run(optax.adam(0.01), params, grads)
+  (actual,), _ = run_jitted(tx, params, grads)
+  (expected,), _ = run_jitted(optax.adam(0.01), params, grads)
   chex.assert_trees_all_close(actual["head"], expected["head"], rtol=1e-6, atol=1e-7)
   assert np.all(np.asarray(actual["dense"]["kernel"]) == 0)
 
@@ -358,7 +334,7 @@ ALIAS_IDS = sorted(ALIAS_CASES)
 def test_bfloat16_dtype_preserved_and_zeros_exact(name):
   make_tx, ref = ALIAS_CASES[name]
   params, grads = _problem(seed=4, num_steps=5, dtype=jnp.bfloat16)
-  trajectory, updates = _run(make_tx(), params, grads)
+  trajectory, updates = run_jitted(make_tx(), params, grads)
   for p, u in zip(trajectory, updates, strict=True):
     chex.assert_trees_all_equal_dtypes(p, params)
     chex.assert_trees_all_equal_dtypes(u, params)
@@ -377,7 +353,7 @@ def test_float64_dtype_preserved_and_zeros_exact(name):
   with enable_x64(True):
     params, grads = _problem(seed=5, num_steps=5, dtype=jnp.float64)
     tx = make_tx()
-    trajectory, updates = _run(tx, params, grads)
+    trajectory, updates = run_jitted(tx, params, grads)
     for p, u in zip(trajectory, updates, strict=True):
       chex.assert_trees_all_equal_dtypes(p, params)
       chex.assert_trees_all_equal_dtypes(u, params)
@@ -391,7 +367,7 @@ def test_float64_matches_reference_to_float64_precision(name):
   make_tx, ref = ALIAS_CASES[name]
   with enable_x64(True):
     params, grads = _problem(seed=5, num_steps=3, dtype=jnp.float64)
-    trajectory, _ = _run(make_tx(), params, grads)
+    trajectory, _ = run_jitted(make_tx(), params, grads)
     expected = references.run(ref, params, grads)
     _assert_trajectories_match(trajectory, expected, rtol=1e-12, atol=1e-12)
 
@@ -417,8 +393,10 @@ INJECT_IDS = sorted(INJECT_CASES)
 def test_inject_hyperparams_gives_identical_updates(name):
   factory, kwargs = INJECT_CASES[name]
   params, grads = _problem(seed=6, num_steps=5)
-  plain, plain_updates = _run(factory(**kwargs), params, grads)
-  injected, injected_updates = _run(optax.inject_hyperparams(factory)(**kwargs), params, grads)
+  plain, plain_updates = run_jitted(factory(**kwargs), params, grads)
+  injected, injected_updates = run_jitted(
+    optax.inject_hyperparams(factory)(**kwargs), params, grads
+  )
   assert _zero_fraction(plain[-1]) > 0.1
   for p, i in zip(plain, injected, strict=True):
     _assert_same_zeros(i, p)
@@ -471,7 +449,7 @@ NO_RETRACE_CASES = {
 
 @pytest.mark.parametrize("name", sorted(NO_RETRACE_CASES))
 def test_no_recompilation_on_later_steps(name):
-  # (_run checks the trace count in every test; here also jax.jit's own cache.)
+  # (run_jitted checks the trace count in every test; here also jax.jit's own cache.)
   tx = NO_RETRACE_CASES[name]()
   params, grads = _problem(seed=8, num_steps=3)
   step = jax.jit(tx.update)
@@ -537,7 +515,7 @@ def test_schedules_for_learning_rate_and_l1(make_tx, make_ref, l1_end):
   expected = references.run(ref, params, grads)
   assert _zero_fraction(expected[0]) == 0
   assert 0.2 < _zero_fraction(expected[-1]) < 0.95, _zero_fraction(expected[-1])
-  actual, _ = _run(tx, params, grads)
+  actual, _ = run_jitted(tx, params, grads)
   _assert_trajectories_match(actual, expected, **F32)
 
 
@@ -554,7 +532,7 @@ def test_chain_after_clip_by_global_norm():
   clipped = [references.clip_by_global_norm(g, 1.0) for g in grads]
   expected = references.run(references.adam(0.01, 1.0), params, clipped)
   assert _zero_fraction(expected[-1]) > 0.2
-  actual, _ = _run(tx, params, grads)
+  actual, _ = run_jitted(tx, params, grads)
   _assert_trajectories_match(actual, expected, **F32)
 
 
@@ -567,7 +545,7 @@ def test_multi_steps_changes_params_every_second_step():
   ]
   expected = references.run(references.adam(0.01, 2.0), params, mean_grads)
   assert _zero_fraction(expected[-1]) > 0.2
-  actual, _ = _run(tx, params, grads)
+  actual, _ = run_jitted(tx, params, grads)
   previous = params
   for k, p in enumerate(actual):
     if k % 2 == 0:  # accumulating: params untouched, bit for bit.
@@ -581,7 +559,7 @@ def test_multi_steps_changes_params_every_second_step():
 def test_inside_optax_masked():
   params, grads = _problem(seed=12)
   tx = optax.masked(optax_l1.adam(0.01, l1=1.0), {"w": True, "b": False})
-  actual, updates = _run(tx, params, grads)
+  actual, updates = run_jitted(tx, params, grads)
   expected = references.run(
     references.adam(0.01, 1.0), {"w": params["w"]}, [{"w": g["w"]} for g in grads]
   )
@@ -991,8 +969,8 @@ def test_naive_chain_after_adam_gives_fewer_zeros_than_adam_l1():
   grads = [{k: jnp.where(tiny[k], 1e-3 * g[k], g[k]) for k in SHAPES} for g in grads]
 
   naive_tx = optax.chain(optax.adam(lr), optax_l1.l1_prox(l1, lr))
-  naive, _ = _run(naive_tx, params, grads)
-  ours, _ = _run(optax_l1.adam(lr, l1=l1), params, grads)
+  naive, _ = run_jitted(naive_tx, params, grads)
+  ours, _ = run_jitted(optax_l1.adam(lr, l1=l1), params, grads)
 
   # The closed forms say which coordinates each method zeroes ...
   naive_ref = references.run(references.adam(lr, l1, in_metric=False), params, grads)
@@ -1033,7 +1011,7 @@ def test_adam_group_l1_uses_the_step_size_of_each_groups_mean_metric():
     mean_step = 1 / np.mean(1 / s, axis=0, keepdims=True)  # one per unit: the mean metric
     return references.group_l1(z, lam, mean_step)
 
-  history, _ = _run(optax_l1.adam(lr, group_l1=lam), params, grads)
+  history, _ = run_jitted(optax_l1.adam(lr, group_l1=lam), params, grads)
   reference = references.run(references.adam(lr, prox=group_prox), params, grads)
   for got, w in zip(history, reference, strict=True):
     np.testing.assert_array_equal(np.asarray(got) == 0, w == 0)
@@ -1053,7 +1031,7 @@ def test_adam_l0_is_prox_gen_adam_l0():
   def hard_prox(z, s, k):
     return references.hard_threshold(z, np.sqrt(2 * s * l0))
 
-  history, _ = _run(optax_l1.adam(lr, l0=l0), params, grads)
+  history, _ = run_jitted(optax_l1.adam(lr, l0=l0), params, grads)
   reference = references.run(references.adam(lr, prox=hard_prox), params, grads)
   for got, w in zip(history, reference, strict=True):
     np.testing.assert_array_equal(np.asarray(got) == 0, w == 0)

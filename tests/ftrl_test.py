@@ -20,6 +20,7 @@ import pytest
 
 import optax_l1
 
+from jitted_run import run_jitted
 from x64_mode import enable_x64
 
 SHAPE = (6, 5)
@@ -49,27 +50,6 @@ def _problem(seed=0, num_steps=NUM_STEPS, dtype=np.float32, scale=0.3):
   params = jnp.asarray(scale * rng.standard_normal(SHAPE), dtype)
   grads = [jnp.asarray(rng.standard_normal(SHAPE), dtype) for _ in range(num_steps)]
   return params, grads
-
-
-def _run(tx, params, grads_seq):
-  """``tx.update`` under jit; the params after each step (and checks one trace in all)."""
-  traces = 0
-
-  @jax.jit
-  def step(params, state, grads):
-    nonlocal traces
-    traces += 1
-    updates, state = tx.update(grads, state, params)
-    return optax.apply_updates(params, updates), updates, state
-
-  state = tx.init(params)
-  trajectory, all_updates = [], []
-  for grads in grads_seq:
-    params, updates, state = step(params, state, grads)
-    trajectory.append(params)
-    all_updates.append(updates)
-  assert traces == 1, f"update was traced {traces} times in {len(grads_seq)} steps"
-  return trajectory, all_updates
 
 
 def _keras_run(keras, params, grads_seq, learning_rate, linear=None, l1_at=None, **kwargs):
@@ -125,7 +105,7 @@ def _case_id(kwargs):
 def test_matches_keras_step_for_step_without_warm_start(keras, kwargs):
   params, grads = _problem()
   expected = _keras_run(keras, params, grads, 0.1, **kwargs)
-  actual, _ = _run(optax_l1.ftrl(0.1, warm_start=False, **kwargs), params, grads)
+  actual, _ = run_jitted(optax_l1.ftrl(0.1, warm_start=False, **kwargs), params, grads)
   _assert_matches(actual, expected, **KERAS_TOL)
   if kwargs.get("l1"):  # the problem exercises the threshold: some zeros, not all
     assert 0 < np.mean(expected[-1] == 0) < 1
@@ -138,7 +118,7 @@ def test_learning_rate_schedule_matches_keras(keras):
   keras_schedule = keras.optimizers.schedules.PolynomialDecay(0.2, NUM_STEPS - 1, 0.02)
   expected = _keras_run(keras, params, grads, keras_schedule, **kwargs)
   schedule = optax.linear_schedule(0.2, 0.02, NUM_STEPS - 1)
-  actual, _ = _run(optax_l1.ftrl(schedule, warm_start=False, **kwargs), params, grads)
+  actual, _ = run_jitted(optax_l1.ftrl(schedule, warm_start=False, **kwargs), params, grads)
   _assert_matches(actual, expected, **KERAS_TOL)
 
 
@@ -146,7 +126,7 @@ def test_l1_schedule_matches_keras_with_its_strength_set_at_each_step(keras):
   params, grads = _problem(seed=2)
   schedule = optax.linear_schedule(0.0, 1.0, NUM_STEPS - 1)
   expected = _keras_run(keras, params, grads, 0.1, l1_at=lambda k: float(schedule(k)))
-  actual, _ = _run(optax_l1.ftrl(0.1, l1=schedule, warm_start=False), params, grads)
+  actual, _ = run_jitted(optax_l1.ftrl(0.1, l1=schedule, warm_start=False), params, grads)
   _assert_matches(actual, expected, **KERAS_TOL)
   assert np.mean(expected[0] == 0) < np.mean(expected[-1] == 0)
 
@@ -167,7 +147,7 @@ def test_warm_start_is_keras_started_from_its_linear_term(keras, kwargs):
   linear = tx.init(params).linear
   assert np.all(np.asarray(linear) != 0)
   expected = _keras_run(keras, params, grads, 0.1, linear=linear, **kwargs)
-  actual, _ = _run(tx, params, grads)
+  actual, _ = run_jitted(tx, params, grads)
   _assert_matches(actual, expected, **KERAS_TOL)
 
 
@@ -197,7 +177,7 @@ def test_warm_start_zero_gradients_keep_the_initial_weights(learning_rate, kwarg
       np.concatenate([np.geomspace(1e-3, 10, 10), -np.geomspace(1e-3, 10, 10), [0.0]]), dtype
     )
     steps = 1 if callable(learning_rate) else 3
-    trajectory, _ = _run(
+    trajectory, _ = run_jitted(
       optax_l1.ftrl(learning_rate, **kwargs), params, [jnp.zeros_like(params)] * steps
     )
     for new in trajectory:
@@ -215,15 +195,15 @@ def test_cold_start_throws_the_initial_weights_away_as_keras_does(keras):
   zeros = [jnp.zeros_like(params)]
   (expected,) = _keras_run(keras, params, zeros, 0.1)
   np.testing.assert_array_equal(expected, 0.0)
-  (cold,), _ = _run(optax_l1.ftrl(0.1, warm_start=False), params, zeros)
+  (cold,), _ = run_jitted(optax_l1.ftrl(0.1, warm_start=False), params, zeros)
   np.testing.assert_array_equal(cold, 0.0)
-  (warm,), _ = _run(optax_l1.ftrl(0.1), params, zeros)
+  (warm,), _ = run_jitted(optax_l1.ftrl(0.1), params, zeros)
   np.testing.assert_allclose(warm, params, rtol=1e-6)
 
 
 def test_l2_shrinkage_shrinks_even_without_a_gradient():
   params = jnp.array([1.0, -2.0, 0.5])
-  (new,), _ = _run(optax_l1.ftrl(0.1, l2_shrinkage=0.5), params, [jnp.zeros(3)])
+  (new,), _ = run_jitted(optax_l1.ftrl(0.1, l2_shrinkage=0.5), params, [jnp.zeros(3)])
   assert np.all(np.abs(new) < np.abs(params)) and np.all(np.sign(new) == np.sign(params))
 
 
@@ -231,7 +211,7 @@ def test_weights_driven_through_zero_stop_there():
   """A weight is zero while |z| ≤ λ₁: gradients that push it across zero leave it at 0.0."""
   params = jnp.array([0.05, -0.05, 1.0])
   grads = [jnp.array([0.2, -0.2, 0.2])] * 3
-  trajectory, _ = _run(optax_l1.ftrl(0.1, l1=1.0), params, grads)
+  trajectory, _ = run_jitted(optax_l1.ftrl(0.1, l1=1.0), params, grads)
   for new in trajectory:
     np.testing.assert_array_equal(np.asarray(new)[:2], 0.0)
     assert float(new[2]) != 0
@@ -298,10 +278,10 @@ def test_integer_bool_none_and_empty_leaves_are_left_alone():
 def test_complex_params_train_and_reach_exact_zeros():
   params = jnp.array([0.01 + 0.01j, 2.0 - 1.0j], jnp.complex64)
   tx = optax_l1.ftrl(0.1, l1=0.5, warm_start=False)
-  (new,), _ = _run(tx, params, [jnp.array([0.1, 1.0 + 1.0j], jnp.complex64)])
+  (new,), _ = run_jitted(tx, params, [jnp.array([0.1, 1.0 + 1.0j], jnp.complex64)])
   assert new.dtype == jnp.complex64
   assert new[0] == 0 and new[1] != 0
-  (kept,), _ = _run(optax_l1.ftrl(0.1, l1=0.5), params, [jnp.zeros(2, jnp.complex64)])
+  (kept,), _ = run_jitted(optax_l1.ftrl(0.1, l1=0.5), params, [jnp.zeros(2, jnp.complex64)])
   np.testing.assert_allclose(kept, params, rtol=1e-6, atol=1e-7)
 
 
@@ -323,9 +303,11 @@ INJECT_KWARGS = dict(
 @pytest.mark.parametrize("warm_start", [True, False])
 def test_inject_hyperparams_gives_the_same_updates(warm_start):
   params, grads = _problem(seed=5)
-  plain, plain_updates = _run(optax_l1.ftrl(**INJECT_KWARGS, warm_start=warm_start), params, grads)
+  plain, plain_updates = run_jitted(
+    optax_l1.ftrl(**INJECT_KWARGS, warm_start=warm_start), params, grads
+  )
   tx = optax.inject_hyperparams(optax_l1.ftrl)(**INJECT_KWARGS, warm_start=warm_start)
-  injected, injected_updates = _run(tx, params, grads)
+  injected, injected_updates = run_jitted(tx, params, grads)
   for p, i in zip(plain, injected, strict=True):
     np.testing.assert_array_equal(np.asarray(i) == 0, np.asarray(p) == 0)
   assert np.any(np.asarray(plain[-1]) == 0)
@@ -354,17 +336,19 @@ def test_chain_after_clip_by_global_norm_is_ftrl_on_clipped_gradients():
   clip = optax.clip_by_global_norm(1.0)
   clipped = [clip.update(g, clip.init(params))[0] for g in grads]
   assert all(float(optax.tree.norm(g)) > 1.0 for g in grads)
-  expected, _ = _run(optax_l1.ftrl(0.1, l1=0.3), params, clipped)
-  actual, _ = _run(tx, params, grads)
+  expected, _ = run_jitted(optax_l1.ftrl(0.1, l1=0.3), params, clipped)
+  actual, _ = run_jitted(tx, params, grads)
   chex.assert_trees_all_close(actual, expected, rtol=1e-6, atol=1e-7)
 
 
 def test_multi_steps_changes_params_every_second_step():
   params, grads = _problem(seed=8, num_steps=8)
   mean_grads = [(a + b) / 2 for a, b in zip(grads[0::2], grads[1::2], strict=True)]
-  expected, _ = _run(optax_l1.ftrl(0.1, l1=0.3), params, mean_grads)
+  expected, _ = run_jitted(optax_l1.ftrl(0.1, l1=0.3), params, mean_grads)
   assert np.any(np.asarray(expected[-1]) == 0)
-  actual, _ = _run(optax.MultiSteps(optax_l1.ftrl(0.1, l1=0.3), every_k_schedule=2), params, grads)
+  actual, _ = run_jitted(
+    optax.MultiSteps(optax_l1.ftrl(0.1, l1=0.3), every_k_schedule=2), params, grads
+  )
   previous = params
   for k, p in enumerate(actual):
     if k % 2 == 0:  # accumulating: params untouched, bit for bit
@@ -420,9 +404,9 @@ def _tree_problem(seed=10):
 def test_mask_leaves_unpenalised_leaves_to_plain_ftrl(mask):
   params, grads = _tree_problem()
   penalties = dict(l1=1.0, l2=0.5, l2_shrinkage=0.3)
-  actual, _ = _run(optax_l1.ftrl(0.1, beta=0.5, mask=mask, **penalties), params, grads)
-  penalised, _ = _run(optax_l1.ftrl(0.1, beta=0.5, **penalties), params, grads)
-  plain, _ = _run(optax_l1.ftrl(0.1, beta=0.5), params, grads)
+  actual, _ = run_jitted(optax_l1.ftrl(0.1, beta=0.5, mask=mask, **penalties), params, grads)
+  penalised, _ = run_jitted(optax_l1.ftrl(0.1, beta=0.5, **penalties), params, grads)
+  plain, _ = run_jitted(optax_l1.ftrl(0.1, beta=0.5), params, grads)
   for a, pen, pl in zip(actual, penalised, plain, strict=True):
     chex.assert_trees_all_equal(a["w"], pen["w"])
     chex.assert_trees_all_equal(a["b"], pl["b"])
@@ -433,8 +417,8 @@ def test_mask_leaves_unpenalised_leaves_to_plain_ftrl(mask):
 def test_inside_optax_masked():
   params, grads = _tree_problem(seed=11)
   tx = optax.masked(optax_l1.ftrl(0.1, l1=1.0), {"w": True, "b": False})
-  actual, updates = _run(tx, params, grads)
-  expected, _ = _run(optax_l1.ftrl(0.1, l1=1.0), params["w"], [g["w"] for g in grads])
+  actual, updates = run_jitted(tx, params, grads)
+  expected, _ = run_jitted(optax_l1.ftrl(0.1, l1=1.0), params["w"], [g["w"] for g in grads])
   for a, e in zip(actual, expected, strict=True):
     chex.assert_trees_all_equal(a["w"], e)
   for u, g in zip(updates, grads, strict=True):  # optax.masked passes the others through
@@ -445,8 +429,8 @@ def test_inject_hyperparams_with_a_callable_mask_as_static_arg():
   params, grads = _tree_problem(seed=12)
   mask = lambda p: jax.tree.map(lambda x: x.ndim > 1, p)  # noqa: E731
   tx = optax.inject_hyperparams(optax_l1.ftrl, static_args="mask")(0.1, l1=1.0, mask=mask)
-  actual, _ = _run(tx, params, grads)
-  expected, _ = _run(optax_l1.ftrl(0.1, l1=1.0, mask=mask), params, grads)
+  actual, _ = run_jitted(tx, params, grads)
+  expected, _ = run_jitted(optax_l1.ftrl(0.1, l1=1.0, mask=mask), params, grads)
   chex.assert_trees_all_close(actual, expected, rtol=1e-6, atol=1e-7)
 
 
