@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -151,7 +150,13 @@ def ftrl(
   """
   if not callable(learning_rate):
     _validation.check_greater_than(learning_rate, "learning_rate", 0.0)
-  _check_power(learning_rate_power)
+  _validation.check_at_most(
+    learning_rate_power,
+    "learning_rate_power",
+    0.0,
+    ": the learning rate η/n^c decays with the accumulated squared gradients n (-0.5, the "
+    "default, as Adagrad; 0 for a fixed learning rate)",
+  )
   _validation.check_hyperparameter(
     initial_accumulator_value, "initial_accumulator_value", schedule=False
   )
@@ -225,24 +230,6 @@ def ftrl(
 def _unzip(n: int, params: Any, tree: Any) -> tuple:
   """The ``n`` trees of a tree with an ``n``-tuple at each leaf of ``params``."""
   return tuple(jax.tree.map(lambda _, x, i=i: x[i], params, tree) for i in range(n))
-
-
-def _check_power(value: Any) -> None:
-  """Raises unless a concrete ``learning_rate_power`` is one finite number <= 0."""
-  if isinstance(value, jax.core.Tracer):
-    return
-  if callable(value) or isinstance(value, (str, bytes)):
-    raise TypeError(f"learning_rate_power must be a number <= 0, got {value!r}.")
-  array = np.asarray(value, dtype=np.float64)
-  if array.ndim != 0:
-    raise ValueError(f"learning_rate_power must be a scalar <= 0, got shape {array.shape}.")
-  number = float(array)
-  if not (math.isfinite(number) and number <= 0):
-    raise ValueError(
-      f"learning_rate_power must be a finite number <= 0, got {value!r}: the learning rate "
-      "η/n^c decays with the accumulated squared gradients n (-0.5, the default, as Adagrad; "
-      "0 for a fixed learning rate)."
-    )
 
 
 def _negated(power: Any) -> Any:

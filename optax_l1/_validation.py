@@ -104,16 +104,32 @@ def check_greater_than(value: Any, name: str, lower: float) -> None:
 
   For shape parameters (MCP's γ, SCAD's a), whose bounds are their own.
   """
+  number = _concrete_number(value, name, f"> {lower:g}")
+  if number is not None and not number > lower:
+    raise ValueError(f"{name} must be a finite number > {lower:g}, got {value!r}.")
+
+
+def check_at_most(value: Any, name: str, upper: float, why: str = "") -> None:
+  """Raises unless a concrete ``value`` is one finite number <= ``upper`` (traced values pass);
+  ``why`` ends the message."""
+  number = _concrete_number(value, name, f"<= {upper:g}")
+  if number is not None and not number <= upper:
+    raise ValueError(f"{name} must be a finite number <= {upper:g}, got {value!r}{why}.")
+
+
+def _concrete_number(value: Any, name: str, bound: str) -> float | None:
+  """``value`` as a finite float, None if traced; raises if it is not one finite number."""
   if isinstance(value, jax.core.Tracer):
-    return
+    return None
   if callable(value) or isinstance(value, (str, bytes)):
-    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.")
+    raise TypeError(f"{name} must be a number {bound}, got {value!r}.")
   try:
     array = np.asarray(value, dtype=np.float64)
   except (TypeError, ValueError):
-    raise TypeError(f"{name} must be a number > {lower:g}, got {value!r}.") from None
+    raise TypeError(f"{name} must be a number {bound}, got {value!r}.") from None
   if array.ndim != 0:
-    raise ValueError(f"{name} must be a scalar > {lower:g}, got shape {array.shape}.")
+    raise ValueError(f"{name} must be a scalar {bound}, got shape {array.shape}.")
   number = float(array)
-  if not (math.isfinite(number) and number > lower):
-    raise ValueError(f"{name} must be a finite number > {lower:g}, got {value!r}.")
+  if not math.isfinite(number):
+    raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
+  return number
