@@ -89,8 +89,9 @@ def polynomial_sparsity(
   if initial > final:
     raise ValueError(f"initial ({initial}) must be <= final ({final}): the ramp only rises.")
   for value, name in ((begin_step, "begin_step"), (end_step, "end_step")):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-      raise ValueError(f"{name} must be an int >= 0, got {value!r}.")
+    if isinstance(value, jax.core.Tracer):
+      raise TypeError(f"{name} must be an int >= 0, not a traced value: the ramp is static.")
+    _validation.check_int(value, name, 0)
   if end_step <= begin_step:
     raise ValueError(
       f"end_step ({end_step}) must be greater than begin_step ({begin_step}): the ramp needs "
@@ -179,17 +180,16 @@ def build(
       "hard threshold) or 'l1' (group L1); MCP has no group form here."
     )
   if freeze_step is not None:
-    if isinstance(freeze_step, bool) or not isinstance(freeze_step, (int, np.integer)):
-      raise TypeError(f"freeze_step must be an int, got {freeze_step!r}.")
-    if freeze_step < 0:
-      raise ValueError(f"freeze_step must be >= 0, got {freeze_step}.")
+    freeze_step = _validation.check_int(freeze_step, "freeze_step", 0)
   elif freeze_support and isinstance(target_sparsity, PolynomialSparsity):
     freeze_step = target_sparsity.end_step
   if not freeze_support:
     freeze_step = None
   if update_every is None:
     update_every = HARD_THRESHOLD_UPDATE_EVERY if penalty == "l0" else 1
-  update_every = _check_update_every(update_every)
+  update_every = _validation.check_int(
+    update_every, "target_update_every", 1, " (1: a new strength at every step)"
+  )
   axis = -1 if group_axis is None else _validation.check_axis(group_axis, "group_axis")
   return Target(target_sparsity, penalty, bool(groups), axis, freeze_step, mcp_gamma, update_every)
 
@@ -199,19 +199,6 @@ def build(
 # penalties that shrink (L1, MCP, group L1) remove more weights at each step of a fixed strength,
 # so their strength is re-estimated at every step.
 HARD_THRESHOLD_UPDATE_EVERY = 10
-
-
-def _check_update_every(value: Any) -> Any:
-  if isinstance(value, jax.core.Tracer):  # injected by optax.inject_hyperparams, under jit
-    return value
-  number = np.asarray(value)
-  if isinstance(value, bool) or number.shape != () or not np.issubdtype(number.dtype, np.integer):
-    raise TypeError(f"target_update_every must be an int >= 1, got {value!r}.")
-  if number < 1:
-    raise ValueError(
-      f"target_update_every must be >= 1 (1: a new strength at every step), got {value!r}."
-    )
-  return int(number)
 
 
 def _shrink(target: Target, v: jax.Array, lr: Any, scale: Any, strength: Any) -> jax.Array:

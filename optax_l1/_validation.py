@@ -133,3 +133,16 @@ def _concrete_number(value: Any, name: str, bound: str) -> float | None:
   if not math.isfinite(number):
     raise ValueError(f"{name} must be a finite number {bound}, got {value!r}.")
   return number
+
+
+def check_int(value: Any, name: str, minimum: int, why: str = "") -> Any:
+  """``value`` as an int, checked ``>= minimum`` (a traced one, injected by
+  ``optax.inject_hyperparams``, passes as it is); ``why`` ends the message."""
+  if isinstance(value, jax.core.Tracer):
+    return value
+  number = np.asarray(value)
+  if isinstance(value, bool) or number.shape != () or not np.issubdtype(number.dtype, np.integer):
+    raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}{why}.")
+  if number < minimum:
+    raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}{why}.")
+  return int(number)
