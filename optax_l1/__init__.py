@@ -3,6 +3,8 @@
 from optax_l1 import preconditioners, prox
 from optax_l1._alias import adagrad, adam, adamw, rmsprop, sgd
 from optax_l1._compaction import CompactionReport, compact_dense_stack, compact_mlp
+from optax_l1._compaction_attention import compact_attention
+from optax_l1._compaction_conv import compact_conv_stack
 from optax_l1._export import to_bcoo
 from optax_l1._ftrl import FtrlState, ftrl
 from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
@@ -30,6 +32,8 @@ __all__ = [
   "adam",
   "adamw",
   "block_soft_threshold",
+  "compact_attention",
+  "compact_conv_stack",
   "compact_dense_stack",
   "compact_mlp",
   "ftrl",

@@ -19,11 +19,15 @@ Layer = tuple[Any, Any]  # (kernel of shape (in, out), bias of shape (out,) or N
 
 @dataclasses.dataclass(frozen=True)
 class CompactionReport:
-  r"""What :func:`compact_dense_stack` removed; ``print`` it for a table, ``to_dict`` for JSON.
+  r"""What a compaction removed; ``print`` it for a table, ``to_dict`` for JSON.
 
-  Parameters count every kernel and bias entry. FLOPs are per example (one row of the
-  input): a multiply-add counts as 2, so a layer costs :math:`2\cdot\text{in}\cdot\text{out}`
-  plus :math:`\text{out}` for its bias; activations are not counted.
+  :func:`compact_dense_stack` and :func:`compact_mlp` count hidden units,
+  :func:`compact_conv_stack` the channels between convolutions and :func:`compact_attention`
+  the heads of one attention layer (one "hidden layer"): ``unit`` names which. Parameters count
+  every kernel and bias entry. FLOPs count a multiply-add as 2, so a dense layer costs
+  :math:`2\cdot\text{in}\cdot\text{out}` plus :math:`\text{out}` for its bias, per example
+  (one row of the input) for the dense stacks; activations are not counted. ``flops_per`` says
+  per what: each function's docstring gives its count.
 
   Attributes:
     units_before: the width of each hidden layer before compaction.
@@ -34,8 +38,11 @@ class CompactionReport:
     kept: per hidden layer, the original indices of the units that remain, in order.
     params_before: kernel and bias entries before compaction.
     params_after: kernel and bias entries after it.
-    flops_before: FLOPs per example before compaction.
-    flops_after: FLOPs per example after it.
+    flops_before: FLOPs per ``flops_per`` before compaction.
+    flops_after: FLOPs per ``flops_per`` after it.
+    unit: what the widths count: ``"units"``, ``"channels"`` or ``"heads"``.
+    flops_per: what the FLOPs are counted per: ``"example"``, ``"output position"`` or
+      ``"token"``.
   """
 
   units_before: tuple[int, ...]
@@ -47,10 +54,12 @@ class CompactionReport:
   params_after: int
   flops_before: int
   flops_after: int
+  unit: str = "units"
+  flops_per: str = "example"
 
   @property
   def units_removed_fraction(self) -> float:
-    """The fraction of all hidden units removed (0.0 without hidden layers)."""
+    """The fraction of all hidden units (channels, heads) removed (0.0 without any)."""
     before = sum(self.units_before)
     return 1.0 - sum(self.units_after) / before if before else 0.0
 
@@ -67,15 +76,17 @@ class CompactionReport:
       "params_after": self.params_after,
       "flops_before": self.flops_before,
       "flops_after": self.flops_after,
+      "unit": self.unit,
+      "flops_per": self.flops_per,
     }
 
   def __str__(self) -> str:
     rows = [
-      (f"hidden {k + 1} units", before, after)
+      ("heads" if self.unit == "heads" else f"hidden {k + 1} {self.unit}", before, after)
       for k, (before, after) in enumerate(zip(self.units_before, self.units_after, strict=True))
     ]
     rows.append(("parameters", self.params_before, self.params_after))
-    rows.append(("FLOPs / example", self.flops_before, self.flops_after))
+    rows.append((f"FLOPs / {self.flops_per}", self.flops_before, self.flops_after))
     width = max(len(row[0]) for row in rows)
     lines = [f"{'':<{width}}  {'before':>12}  {'after':>12}  {'removed':>8}"]
     lines.append("-" * len(lines[0]))
@@ -287,33 +298,9 @@ def compact_mlp(
   """
   from flax import nnx  # an optional extra: imported when used, not with optax_l1
 
-  def name(f: Any) -> str:
-    return getattr(f, "__name__", type(f).__name__)
-
-  if isinstance(linears, nnx.Sequential):  # linear, activation, linear, ..., linear
-    entries = list(linears.layers)
-    form = "an nnx.Sequential is read as Sequential(linear, activation, ..., activation, linear)"
-    for k, entry in enumerate(entries):
-      if k % 2 == 0 and not isinstance(entry, nnx.Linear):
-        raise TypeError(f"linears.layers[{k}] must be an nnx.Linear ({form}), got {name(entry)}.")
-      if k % 2 == 1 and entry is not activation:
-        raise TypeError(
-          f"linears.layers[{k}] must be the activation given, {name(activation)} (the same "
-          f"object; {form}), got {name(entry)}."
-        )
-    if entries and len(entries) % 2 == 0:
-      raise TypeError(f"linears must end with an nnx.Linear ({form}), got {name(entries[-1])}.")
-    given: Sequence[Any] = entries[::2]
-  elif isinstance(linears, Sequence):
-    given = linears
-  else:
-    raise TypeError(
-      "linears must be a sequence of nnx.Linear layers (e.g. [model.linear1, model.linear2]) "
-      f"or an nnx.Sequential of them with the activation between, got {type(linears).__name__}."
-    )
-  for k, layer in enumerate(given):
-    if not isinstance(layer, nnx.Linear):
-      raise TypeError(f"linears[{k}] must be an nnx.Linear, got {type(layer).__name__}.")
+  given = _sequential_layers(
+    linears, nnx.Linear, activation, argument="linears", example="[model.linear1, model.linear2]"
+  )
   layers = [(layer.kernel[...], None if layer.bias is None else layer.bias[...]) for layer in given]
   compacted, report = compact_dense_stack(layers, activation)
   modules: list[Any] = []
@@ -341,3 +328,45 @@ def _linear_like(nnx: Any, layer: Any, kernel: jax.Array, bias: jax.Array | None
     rngs=nnx.Rngs(0),  # unused: the initialisers return the given weights
     **settings,
   )
+
+
+def _name(f: Any) -> str:
+  return getattr(f, "__name__", type(f).__name__)
+
+
+def _sequential_layers(
+  layers: Any, layer_type: type, activation: Activation, *, argument: str, example: str
+) -> list[Any]:
+  """The layers of a sequence of ``layer_type`` or of ``Sequential(layer, activation, …, layer)``.
+
+  Raises a TypeError naming ``argument`` and the entry if the layers are not of that form.
+  """
+  from flax import nnx
+
+  kind = f"nnx.{layer_type.__name__}"
+  word = layer_type.__name__.lower()
+  if isinstance(layers, nnx.Sequential):  # layer, activation, layer, ..., layer
+    entries = list(layers.layers)
+    form = f"an nnx.Sequential is read as Sequential({word}, activation, ..., activation, {word})"
+    for k, entry in enumerate(entries):
+      if k % 2 == 0 and not isinstance(entry, layer_type):
+        raise TypeError(f"{argument}.layers[{k}] must be an {kind} ({form}), got {_name(entry)}.")
+      if k % 2 == 1 and entry is not activation:
+        raise TypeError(
+          f"{argument}.layers[{k}] must be the activation given, {_name(activation)} (the same "
+          f"object; {form}), got {_name(entry)}."
+        )
+    if entries and len(entries) % 2 == 0:
+      raise TypeError(f"{argument} must end with an {kind} ({form}), got {_name(entries[-1])}.")
+    given: list[Any] = entries[::2]
+  elif isinstance(layers, Sequence):
+    given = list(layers)
+  else:
+    raise TypeError(
+      f"{argument} must be a sequence of {kind} layers (e.g. {example}) or an nnx.Sequential "
+      f"of them with the activation between, got {type(layers).__name__}."
+    )
+  for k, layer in enumerate(given):
+    if not isinstance(layer, layer_type):
+      raise TypeError(f"{argument}[{k}] must be an {kind}, got {type(layer).__name__}.")
+  return given

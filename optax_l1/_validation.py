@@ -11,6 +11,7 @@ import operator
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -146,3 +147,38 @@ def check_int(value: Any, name: str, minimum: int, why: str = "") -> Any:
   if number < minimum:
     raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}{why}.")
   return int(number)
+
+
+def check_elementwise(function: Any, name: str) -> None:
+  """Raises unless ``function`` maps each entry on its own, checked on a random array.
+
+  An elementwise function gives ``function(x)[i] == function(x[i])``; this compares the two
+  on a random ``(2, 3, 4)`` array (each entry passed alone as a ``(1,)`` array, under
+  ``jax.vmap``). A softmax, a normalisation or anything else that mixes entries fails; a
+  function that is elementwise on these values but not on others can pass.
+  """
+  described = getattr(function, "__name__", type(function).__name__)
+  if not callable(function):
+    raise TypeError(f"{name} must be a callable (e.g. jax.nn.relu), got {function!r}.")
+  x = np.random.default_rng(0).normal(0.0, 3.0, (2, 3, 4)).astype(np.float32)
+  try:
+    whole = np.asarray(function(jnp.asarray(x)))
+    alone = np.asarray(jax.vmap(function)(jnp.asarray(x.reshape(-1, 1))))
+  except Exception as error:
+    raise TypeError(
+      f"{name} must be an elementwise function of one array (e.g. jax.nn.relu); calling "
+      f"{described} on an array failed: {error}"
+    ) from error
+  if whole.shape != x.shape:
+    raise ValueError(
+      f"{name} must be elementwise (an array in, one of the same shape out), but {described} "
+      f"maps shape {x.shape} to {whole.shape}."
+    )
+  if alone.size != x.size or not np.allclose(
+    whole.reshape(-1), alone.reshape(-1), rtol=1e-6, atol=1e-6, equal_nan=True
+  ):
+    raise ValueError(
+      f"{name} must be elementwise (f(x)[i] == f(x[i]), e.g. jax.nn.relu), but {described} "
+      "mixes entries (a softmax or a normalisation does): removing a channel would change "
+      "the others."
+    )
