@@ -161,6 +161,7 @@ def adam(
   eps_root: float = 0.0,
   *,
   nesterov: bool = False,
+  eps_hat: bool = False,
 ) -> Preconditioner:
   r"""Adam's step, with the metric :math:`d = \sqrt{\hat v + \epsilon_{root}} + \epsilon`.
 
@@ -182,12 +183,20 @@ def adam(
   shrinks by :math:`\eta\lambda_1/d_0` a step, as the objective asks, but is not removed
   by one step. Coordinates that have had a gradient keep Adam's metric exactly.
 
+  With ``eps_hat=True``, :math:`\epsilon` is Kingma & Ba's :math:`\hat\epsilon` (the
+  formula before their Section 2.1), as in Keras and TensorFlow: it is added to
+  :math:`\sqrt{v}` before the bias correction, so the metric is
+  :math:`d = \sqrt{\hat v + \epsilon_{root}} + \epsilon / \sqrt{1 - \beta_2^t}`, and the step
+  is ``keras.optimizers.Adam``'s :math:`\eta\,m\sqrt{1-\beta_2^t}/(1-\beta_1^t)/(\sqrt{v}+\epsilon)`.
+
   Args:
     b1: decay of the first moment.
     b2: decay of the second moment.
     eps: added to :math:`\sqrt{\hat v}`.
     eps_root: added to :math:`\hat v` inside the square root.
     nesterov: whether to use Nesterov momentum.
+    eps_hat: whether ``eps`` is added before the bias correction (Keras' Adam) rather than
+      after it (optax's).
 
   Returns:
     A :class:`Preconditioner`.
@@ -205,7 +214,7 @@ def adam(
     return AdamState(mu=optax.tree.zeros_like(params), nu=_real_full_like(params, 0.0))
 
   def update(grads, state, count):
-    corrections: dict[Any, tuple[Any, Any, Any]] = {}
+    corrections: dict[Any, tuple[Any, Any, Any, Any]] = {}
     untouched_metric = jnp.maximum(jnp.sqrt(eps_root) + eps, jnp.sqrt(eps))
 
     def bias_corrections(dtype):
@@ -218,19 +227,20 @@ def adam(
           mu_factor, g_factor = b1 / _one_minus_power(b1, t + 1), (1 - b1) * inv_c1
         else:
           mu_factor, g_factor = inv_c1, None
-        corrections[dtype] = (mu_factor, g_factor, inv_c2)
+        eps_t = eps * jnp.sqrt(inv_c2) if eps_hat else eps
+        corrections[dtype] = (mu_factor, g_factor, inv_c2, eps_t)
       return corrections[dtype]
 
     def leaf(g, mu, nu):
       gc = _compute(g)
-      mu_factor, g_factor, inv_c2 = bias_corrections(_numerics.real_dtype(gc.dtype))
+      mu_factor, g_factor, inv_c2, eps_t = bias_corrections(_numerics.real_dtype(gc.dtype))
       new_mu = b1 * _compute(mu) + (1 - b1) * gc
       new_nu = b2 * _compute(nu) + (1 - b2) * _numerics.abs_sq(gc)
       m_hat = new_mu * mu_factor if g_factor is None else mu_factor * new_mu + g_factor * gc
       nu_hat = new_nu * inv_c2
       if not _numerics.is_static_zero(eps_root):
         nu_hat = nu_hat + eps_root
-      metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(nu_hat) + eps)
+      metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(nu_hat) + eps_t)
       scale = 1 / metric
       return m_hat * scale, scale, new_mu.astype(mu.dtype), new_nu.astype(nu.dtype)
 
@@ -240,53 +250,121 @@ def adam(
   return Preconditioner(init, update)
 
 
+class RMSPropState(NamedTuple):
+  """RMSProp's state with ``centered`` or ``momentum`` (without them it is ``nu`` alone).
+
+  ``nu``: mean of squared gradients; ``mu``: mean of gradients (``centered``, else
+  ``optax.EmptyState()``); ``trace``: the momentum of the preconditioned gradients
+  (``momentum``, else ``optax.EmptyState()``).
+  """
+
+  nu: Any
+  mu: Any
+  trace: Any
+
+
 def rmsprop(
   decay: float = 0.9,
   eps: float = 1e-8,
   initial_scale: float = 0.0,
   eps_in_sqrt: bool = True,
+  *,
+  centered: bool = False,
+  momentum: float | None = None,
 ) -> Preconditioner:
   r"""RMSProp's step: :math:`v \leftarrow \rho v + (1-\rho) g^2`, direction :math:`g / d`.
 
   The metric is :math:`d = \sqrt{v + \epsilon}` (``eps_in_sqrt=True``, optax's default) or
-  :math:`d = \sqrt{v} + \epsilon`, exactly as ``optax.scale_by_rms``.
+  :math:`d = \sqrt{v} + \epsilon`, exactly as ``optax.scale_by_rms``. ``centered=True``
+  subtracts the squared mean gradient, :math:`m \leftarrow \rho m + (1-\rho) g`,
+  :math:`d = \sqrt{v - m^2 + \epsilon}` (as ``optax.scale_by_stddev``). With ``momentum``
+  :math:`\mu`, the direction is the trace :math:`t \leftarrow \mu t + g/d` of the
+  preconditioned gradients (``keras.optimizers.RMSprop``'s momentum, and optax's for a constant
+  learning rate), and the scale carries the factor :math:`(1-\mu^k)/(1-\mu)` by which the
+  momentum has multiplied a constant step by step :math:`k`, as :func:`sgd`'s does.
 
   Args:
     decay: the decay :math:`\rho` of the squared-gradient average.
     eps: the stabiliser :math:`\epsilon`.
     initial_scale: the initial value of :math:`v`.
     eps_in_sqrt: whether :math:`\epsilon` goes inside the square root.
+    centered: whether to subtract the squared mean gradient from :math:`v`.
+    momentum: the momentum decay :math:`0 \le \mu < 1`, or ``None`` for none.
 
   Returns:
-    A :class:`Preconditioner`.
+    A :class:`Preconditioner`; its state is :math:`v` alone without ``centered`` and
+    ``momentum``, an :class:`RMSPropState` with either.
 
   References:
     Tieleman & Hinton, `Lecture 6.5 — RMSProp
     <https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf>`_, 2012
+
+    Graves, `Generating Sequences With Recurrent Neural Networks
+    <https://arxiv.org/abs/1308.0850>`_, 2013 (the centered form)
   """
   for value, name in ((decay, "decay"), (eps, "eps"), (initial_scale, "initial_scale")):
     _validation.check_hyperparameter(value, name, schedule=False)
   _validation.check_below_one(decay, "decay")
+  if momentum is not None:
+    _validation.check_hyperparameter(momentum, "momentum", schedule=False)
+    _validation.check_below_one(momentum, "momentum")
+  plain = not centered and momentum is None
 
   def init(params):
-    return _real_full_like(params, initial_scale)
+    nu = _real_full_like(params, initial_scale)
+    if plain:
+      return nu
+    return RMSPropState(
+      nu=nu,
+      mu=optax.tree.zeros_like(params) if centered else optax.EmptyState(),
+      trace=optax.tree.zeros_like(params) if momentum is not None else optax.EmptyState(),
+    )
 
   def update(grads, state, count):
-    del count
     untouched_metric = jnp.maximum(eps, jnp.sqrt(eps))
 
-    def leaf(g, nu):
+    def leaf(g, nu, *rest):
+      """Moments, direction and scale of one leaf; ``rest`` is (mu if centered, trace if
+      momentum)."""
       gc = _compute(g)
       new_nu = decay * _compute(nu) + (1 - decay) * _numerics.abs_sq(gc)
+      spread, new_rest = new_nu, []
+      if centered:
+        mu = rest[0]
+        new_mu = decay * _compute(mu) + (1 - decay) * gc
+        spread = new_nu - _numerics.abs_sq(new_mu)
+        new_rest.append(new_mu.astype(mu.dtype))
       if eps_in_sqrt:
-        scale = jax.lax.rsqrt(new_nu + eps)  # the metric is at least sqrt(eps)
+        scale = jax.lax.rsqrt(spread + eps)  # the metric is at least sqrt(eps)
       else:  # floored where no gradient has come yet, as Adam's (see adam)
-        metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(new_nu) + eps)
+        metric = jnp.where(new_nu == 0, untouched_metric, jnp.sqrt(spread) + eps)
         scale = 1 / metric
-      return gc * scale, scale, new_nu.astype(nu.dtype)
+      direction = gc * scale
+      if momentum is not None:
+        trace = rest[-1]
+        direction = momentum * _compute(trace) + direction
+        new_rest.append(direction.astype(trace.dtype))
+      return direction, scale, new_nu.astype(nu.dtype), *new_rest
 
-    direction, scale, nu = _map_unzip(leaf, 3, grads, state)
-    return direction, scale, nu
+    if plain:
+      direction, scale, nu = _map_unzip(leaf, 3, grads, state)
+      return direction, scale, nu
+    rest = ([state.mu] if centered else []) + ([state.trace] if momentum is not None else [])
+    direction, scale, nu, *new_rest = _map_unzip(leaf, 3 + len(rest), grads, state.nu, *rest)
+    new_mu = new_rest.pop(0) if centered else state.mu
+    new_trace = new_rest.pop(0) if momentum is not None else state.trace
+    if momentum is not None:
+      factors: dict[Any, jax.Array] = {}
+
+      def warm(s):
+        """The scale times (1 − μ^k) / (1 − μ), one scalar factor per dtype."""
+        dtype = jnp.result_type(s)
+        if dtype not in factors:
+          factors[dtype] = _one_minus_power(momentum, count.astype(dtype)) / (1 - momentum)
+        return s * factors[dtype]
+
+      scale = jax.tree.map(warm, scale)
+    return direction, scale, RMSPropState(nu=nu, mu=new_mu, trace=new_trace)
 
   return Preconditioner(init, update)
 
@@ -331,4 +409,4 @@ def adagrad(initial_accumulator_value: float = 0.1, eps: float = 1e-7) -> Precon
   return Preconditioner(init, update)
 
 
-__all__ = ["AdamState", "Preconditioner", "adagrad", "adam", "rmsprop", "sgd"]
+__all__ = ["AdamState", "Preconditioner", "RMSPropState", "adagrad", "adam", "rmsprop", "sgd"]
