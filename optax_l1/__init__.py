@@ -6,6 +6,7 @@ from optax_l1._compaction import CompactionReport, compact_dense_stack, compact_
 from optax_l1._compaction_attention import compact_attention
 from optax_l1._compaction_conv import compact_conv_stack
 from optax_l1._export import to_bcoo
+from optax_l1._fista import FistaInfo, fista, fista_path
 from optax_l1._ftrl import FtrlState, ftrl
 from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
 from optax_l1._proximal import ProximalState, proximal
@@ -22,6 +23,7 @@ __version__ = "0.2.0.dev0"
 
 __all__ = [
   "CompactionReport",
+  "FistaInfo",
   "FtrlState",
   "LeafSparsity",
   "PolynomialSparsity",
@@ -36,6 +38,8 @@ __all__ = [
   "compact_conv_stack",
   "compact_dense_stack",
   "compact_mlp",
+  "fista",
+  "fista_path",
   "ftrl",
   "group_l1_prox",
   "hard_threshold",

@@ -223,3 +223,24 @@ def run(optimizer, params, grads_seq):
       params[name], state[name] = step(params[name], g, state[name], k)
     trajectory.append(dict(params))
   return trajectory
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimality conditions of the penalised problems (for the full-batch solver).
+# ----------------------------------------------------------------------------------------------
+
+
+def group_lasso_kkt_violation(grad, w, strength, axis=-1):
+  """The largest violation of 0 ∈ ∇f(w) + λ Σ_G √|G|·∂‖w_G‖₂, groups the indices along
+  ``axis``: ‖g_G + λ√|G|·w_G/‖w_G‖‖ where w_G ≠ 0, (‖g_G‖ − λ√|G|)₊ where w_G = 0."""
+  grad, w = np.asarray(grad, np.float64), np.asarray(w, np.float64)
+  grad, w = np.moveaxis(grad, axis, 0), np.moveaxis(w, axis, 0)
+  weight = strength * np.sqrt(w[0].size)
+  worst = 0.0
+  for g_group, w_group in zip(grad, w, strict=True):
+    norm = np.linalg.norm(w_group)
+    if norm > 0:
+      worst = max(worst, np.linalg.norm(g_group + weight * w_group / norm))
+    else:
+      worst = max(worst, np.linalg.norm(g_group) - weight)
+  return worst
