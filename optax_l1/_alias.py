@@ -13,6 +13,7 @@ import optax
 
 from optax_l1 import _proximal, preconditioners
 from optax_l1._numerics import Mask
+from optax_l1._penalties import GroupAxes
 
 _F = TypeVar("_F", bound=Callable)
 
@@ -28,7 +29,11 @@ _PENALTY_ARGUMENTS = """\
       :func:`optax_l1.proximal`). With ``l1`` too: the sparse group lasso.
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
-      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone. Or, per
+      leaf: an :class:`optax_l1.GroupAxis` (blocks of consecutive indices, e.g. Equinox's
+      attention heads), a pytree of axes with the params' structure or a prefix of it (None:
+      the last axis), or a function of the params returning one (see
+      :func:`optax_l1.proximal`).
     l0: the L0 strength (a hard threshold; non-convex, alone), or a schedule; see
       :func:`optax_l1.proximal`.
     mcp: the MCP strength (firm thresholding: L1 near zero, no shrinkage of large weights;
@@ -76,7 +81,7 @@ def sgd(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,
@@ -171,7 +176,7 @@ def adam(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,
@@ -268,7 +273,7 @@ def adamw(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,
@@ -355,7 +360,7 @@ def rmsprop(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,
@@ -435,7 +440,7 @@ def adagrad(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,

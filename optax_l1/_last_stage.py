@@ -95,7 +95,7 @@ def group_l1_prox(
   l1: optax.ScalarOrSchedule,
   learning_rate: optax.ScalarOrSchedule,
   *,
-  axis: int = -1,
+  axis: _penalties.GroupAxes = -1,
   mask: _numerics.Mask | None = None,
 ) -> optax.GradientTransformationExtraArgs:
   r"""The group-L1 (group lasso) proximal step, as the last stage of an ``optax.chain``.
@@ -123,8 +123,11 @@ def group_l1_prox(
   Args:
     l1: the group strength :math:`\lambda \ge 0`, or a schedule of the step count.
     learning_rate: the learning rate :math:`\eta_t` of the earlier stages, or their schedule.
-    axis: the axis whose indices are the groups. Under ``optax.inject_hyperparams``, pass
-      ``static_args=("axis",)``: it injects every number, and an axis must stay static.
+    axis: the axis whose indices are the groups; or an :class:`optax_l1.GroupAxis` (blocks of
+      consecutive indices), a pytree of axes (per leaf, as the optimizers' ``group_axis``), or
+      a function of the params returning one. Under ``optax.inject_hyperparams``, pass
+      ``static_args=("axis",)`` for an int: it injects every number, and an axis must stay
+      static.
     mask: which leaves are penalised (biases usually are not), as in :func:`l1_prox`.
 
   Returns:
@@ -159,10 +162,9 @@ def group_l1_prox(
   .. seealso:: :func:`block_soft_threshold`, :func:`l1_prox`, :func:`optax_l1.adam`
   """
   _validation.check_hyperparameter(l1, "l1")  # checked here to name the arguments as given
-  penalty = _penalties.Strengths.create(
-    group_l1=l1, group_axis=_validation.check_axis(axis, "axis")
-  )
-  return _last_stage("optax_l1.group_l1_prox", learning_rate, penalty, mask)
+  axis = _penalties.check_group_axis(axis, "axis")
+  penalty = _penalties.Strengths.create(group_l1=l1)
+  return _last_stage("optax_l1.group_l1_prox", learning_rate, penalty, mask, axis)
 
 
 def _last_stage(
@@ -170,12 +172,19 @@ def _last_stage(
   learning_rate: optax.ScalarOrSchedule,
   penalty: _penalties.Strengths,
   mask: _numerics.Mask | None,
+  group_axis: _penalties.GroupAxes | None = None,
 ) -> optax.GradientTransformationExtraArgs:
-  """A prox applied to ``params + updates`` with step size ``learning_rate``."""
+  """A prox applied to ``params + updates`` with step size ``learning_rate``; ``group_axis``:
+  the groups of a group penalty."""
   _validation.check_hyperparameter(learning_rate, "learning_rate")
 
+  def layouts_of(params, penalised):
+    if group_axis is None:
+      return jax.tree.map(lambda _: penalty.group_axis, params)
+    return _penalties.leaf_layouts(group_axis, params, penalised, "axis")
+
   def init_fn(params):
-    del params
+    layouts_of(params, _numerics.resolve_mask(mask, params))  # raises here if they do not fit
     return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=optax.EmptyState())
 
   def update_fn(updates, state, params=None, **extra_args):
@@ -184,15 +193,17 @@ def _last_stage(
     lr = _numerics.value_at(learning_rate, state.count)
     strengths = penalty.at(state.count)
     penalised = _numerics.resolve_mask(mask, params)
+    layouts = layouts_of(params, penalised)
 
-    def leaf(u, p, on):
+    def leaf(u, p, on, layout):
       if not (on and _numerics.is_inexact_leaf(p)):
         return u
       p = p.astype(_numerics.compute_dtype(p.dtype))
-      new = _penalties.prox_in_metric(p + u.astype(p.dtype), lr, 1.0, strengths)
+      leaf_strengths = strengths._replace(group_axis=layout)
+      new = _penalties.prox_in_metric(p + u.astype(p.dtype), lr, 1.0, leaf_strengths)
       return (new - p).astype(u.dtype)
 
-    new_updates = jax.tree.map(leaf, updates, params, penalised)
+    new_updates = jax.tree.map(leaf, updates, params, penalised, layouts)
     return new_updates, ProximalState(optax.safe_increment(state.count), state.preconditioner)
 
   return optax.GradientTransformationExtraArgs(init_fn, update_fn)

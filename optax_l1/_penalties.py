@@ -9,7 +9,9 @@ penalty decides how to shrink given those step sizes, with the operators of
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import operator
 from typing import Any, NamedTuple
 
 import jax
@@ -17,6 +19,147 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_l1 import _numerics, _validation, prox
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupAxis:
+  r"""Groups of ``size`` consecutive indices along ``axis`` of a leaf, for ``group_axis``.
+
+  Index :math:`j` along ``axis`` belongs to group :math:`\lfloor j / \text{size} \rfloor`; a
+  group spans those ``size`` indices and every index of the other axes. ``GroupAxis(axis)``
+  (``size=1``) is the plain int ``axis``. It expresses, without a reshape of the parameters,
+  groups that are blocks of rows or columns: one attention head of Equinox's
+  ``MultiheadAttention``, whose projections are ``Linear`` weights ``(heads * head_dim, in)``
+  (queries, keys, values: ``GroupAxis(0, head_dim)``) and ``(out, heads * head_dim)`` (the
+  output: ``GroupAxis(1, head_dim)``).
+
+  Args:
+    axis: the axis the groups run along (negative counts from the end).
+    size: the number of consecutive indices per group, ``>= 1``; the leaf's length along
+      ``axis`` must be a multiple of it.
+
+  Examples:
+    >>> import jax.numpy as jnp
+    >>> import optax
+    >>> import optax_l1
+    >>> weight = jnp.array([[3.0, 4.0], [0.0, 0.0], [0.1, 0.0], [0.0, 0.1]])  # 2 heads of 2 rows
+    >>> tx = optax_l1.sgd(1.0, group_l1=1.25, group_axis=optax_l1.GroupAxis(0, size=2))
+    >>> updates, _ = tx.update(jnp.zeros((4, 2)), tx.init(weight), weight)
+    >>> optax.apply_updates(weight, updates)  # norms 5 and 0.14, threshold 1.25·√4 = 2.5
+    Array([[1.5, 2. ],
+           [0.  , 0.  ],
+           [0.  , 0.  ],
+           [0.  , 0.  ]], dtype=float32)
+  """
+
+  axis: int
+  size: int = 1
+
+  def __post_init__(self) -> None:
+    _validation.check_axis(self.axis, "GroupAxis.axis")
+    if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)):
+      raise TypeError(f"GroupAxis.size must be an int >= 1, got {self.size!r}.")
+    if self.size < 1:
+      raise ValueError(f"GroupAxis.size must be an int >= 1, got {self.size!r}.")
+    object.__setattr__(self, "axis", operator.index(self.axis))
+    object.__setattr__(self, "size", int(self.size))
+
+
+Layout = int | GroupAxis  # how one leaf is split into groups
+# A ``group_axis`` argument: an int, a GroupAxis, a pytree of them (None: the last axis) with the
+# params' structure or a prefix of it, or a function of the params returning one.
+GroupAxes = Any
+
+
+def split_groups(x: jax.Array, layout: Layout) -> tuple[jax.Array, int]:
+  """``x`` reshaped so that one axis indexes its groups (``layout``'s axis split into
+  ``(groups, size)`` for a :class:`GroupAxis`), and that axis; the group of an entry is its index
+  along it, its norm is over all the other axes."""
+  if isinstance(layout, int):
+    return x, layout
+  axis = layout.axis % x.ndim
+  if layout.size == 1:
+    return x, axis
+  shape = (*x.shape[:axis], x.shape[axis] // layout.size, layout.size, *x.shape[axis + 1 :])
+  return x.reshape(shape), axis
+
+
+def check_layout(layout: Layout, shape: tuple[int, ...], where: str) -> None:
+  """Raises a ValueError naming ``where`` (a leaf) unless ``layout`` fits a leaf of ``shape``."""
+  axis = layout if isinstance(layout, int) else layout.axis
+  ndim = len(shape)
+  if not -ndim <= axis < ndim:
+    raise ValueError(
+      f"group axis {axis} is out of range for a leaf of shape {shape} ({where}, group_axis "
+      f"{layout!r}): pass an axis in [-{ndim}, {ndim}) for this leaf (a pytree of axes, or a "
+      "function of the params returning one, gives each leaf its own), or leave this leaf out "
+      "with `mask`."
+    )
+  if isinstance(layout, GroupAxis) and shape[axis] % layout.size:
+    raise ValueError(
+      f"group_axis for {where} (shape {shape}) is {layout!r}: its length {shape[axis]} along "
+      f"axis {axis} is not a multiple of the group size {layout.size}."
+    )
+
+
+def check_group_axis(group_axis: Any, name: str = "group_axis") -> Any:
+  """Validates a ``group_axis`` argument at construction, without the params; returns it with
+  ints as Python ints. Accepted: None (the last axis), an int, a :class:`GroupAxis`, a pytree of
+  them (None leaves: the last axis) with the params' structure or a prefix of it, or a function
+  of the params returning one (by ``optax.masked``'s rule: every leaf callable)."""
+  if group_axis is None or isinstance(group_axis, GroupAxis):
+    return group_axis
+  if _numerics.is_mask_function(group_axis):
+    return group_axis
+  if jax.tree_util.treedef_is_leaf(jax.tree.structure(group_axis)):  # a number (or not one)
+    return _validation.check_axis(group_axis, name)
+
+  def leaf(path, value):
+    if value is None or isinstance(value, GroupAxis):
+      return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+      raise TypeError(
+        f"{name}{jax.tree_util.keystr(path)} must be an int, None (the last axis) or an "
+        f"optax_l1.GroupAxis, got {value!r}."
+      )
+    return int(value)
+
+  return jax.tree_util.tree_map_with_path(leaf, group_axis, is_leaf=_is_layout_leaf)
+
+
+def _is_layout_leaf(x: Any) -> bool:
+  return x is None or isinstance(x, GroupAxis)
+
+
+def leaf_layouts(group_axis: Any, params: Any, penalised: Any, name: str = "group_axis") -> Any:
+  """Per leaf of ``params``, its :data:`Layout` (the structure of ``params``); checked to fit
+  each penalised floating-point leaf, naming the leaf's path otherwise."""
+  if _numerics.is_mask_function(group_axis):
+    group_axis = check_group_axis(group_axis(params), name)
+  if group_axis is None or isinstance(group_axis, (int, GroupAxis)):
+    layouts = jax.tree.map(lambda _: -1 if group_axis is None else group_axis, params)
+  else:
+    try:
+      layouts = jax.tree.map(
+        lambda value, sub: jax.tree.map(lambda _: -1 if value is None else value, sub),
+        group_axis,
+        params,
+        is_leaf=_is_layout_leaf,
+      )
+    except (ValueError, TypeError) as error:
+      raise ValueError(
+        f"{name} must be an int, an optax_l1.GroupAxis, or a pytree of them with the structure "
+        "of the params (or a prefix of it), or a function of the params returning one.\n"
+        f"  {name}: {jax.tree.structure(group_axis, is_leaf=_is_layout_leaf)}\n"
+        f"  params: {jax.tree.structure(params)}\n({error})"
+      ) from None
+  flat = jax.tree_util.tree_flatten_with_path(params)[0]
+  for (path, leaf), layout, on in zip(
+    flat, jax.tree.leaves(layouts), jax.tree.leaves(penalised), strict=True
+  ):
+    if on and _numerics.is_inexact_leaf(leaf):
+      check_layout(layout, jnp.shape(leaf), "params" + jax.tree_util.keystr(path))
+  return layouts
 
 
 class Strengths(NamedTuple):
@@ -30,7 +173,7 @@ class Strengths(NamedTuple):
   l1: Any = 0
   l2: Any = 0
   group_l1: Any = 0
-  group_axis: int = -1  # the last axis: output units
+  group_axis: Layout = -1  # one leaf's groups; the last axis: output units
   l0: Any = 0
   mcp: Any = 0
   mcp_gamma: float = 3.0
@@ -44,7 +187,7 @@ class Strengths(NamedTuple):
     l1: Any = None,
     l2: Any = None,
     group_l1: Any = None,
-    group_axis: int | None = None,
+    group_axis: Layout | None = None,
     l0: Any = None,
     mcp: Any = None,
     mcp_gamma: float = 3.0,
@@ -60,7 +203,12 @@ class Strengths(NamedTuple):
     for name, value in given.items():
       if value is not None:
         _validation.check_hyperparameter(value, name)
-    axis = -1 if group_axis is None else _validation.check_axis(group_axis, "group_axis")
+    if group_axis is None:
+      axis: Layout = -1
+    elif isinstance(group_axis, GroupAxis):
+      axis = group_axis
+    else:
+      axis = _validation.check_axis(group_axis, "group_axis")
     _validation.check_greater_than(mcp_gamma, "mcp_gamma", 0)
     _validation.check_greater_than(scad_a, "scad_a", 2)
     # Only concrete values can be checked; traced ones (injected) are applied one after the other.
@@ -131,12 +279,15 @@ def prox_in_metric(v: jax.Array, lr: Any, scale: Any, penalty: Strengths) -> jax
     out = prox._soft_threshold_leaf(out, _numerics.product(l1_step, scale))
   group_step = _numerics.product(lr, penalty.group_l1)
   if not _numerics.is_static_zero(group_step):
-    axis = penalty.group_axis
-    axes = _numerics.group_reduction_axes(v.shape, axis)
-    group_size = math.prod(v.shape[i] for i in axes)
-    group_scale = 1 / jnp.mean(1 / scale, axis=axes, keepdims=True) if jnp.ndim(scale) else scale
+    split, axis = split_groups(out, penalty.group_axis)
+    axes = _numerics.group_reduction_axes(split.shape, axis)
+    group_size = math.prod(split.shape[i] for i in axes)
+    group_scale = scale
+    if jnp.ndim(scale):
+      split_scale, _ = split_groups(jnp.broadcast_to(scale, v.shape), penalty.group_axis)
+      group_scale = 1 / jnp.mean(1 / split_scale, axis=axes, keepdims=True)
     threshold = _numerics.product(group_step * math.sqrt(group_size), group_scale)
-    out = prox._block_soft_threshold_leaf(out, threshold, axis)
+    out = prox._block_soft_threshold_leaf(split, threshold, axis).reshape(v.shape)
   l0_step = _numerics.product(lr, penalty.l0)
   if not _numerics.is_static_zero(l0_step):
     out = prox._hard_threshold_leaf(out, jnp.sqrt(2 * _numerics.product(l0_step, scale)))

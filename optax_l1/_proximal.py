@@ -36,7 +36,7 @@ def proximal(
   l1: optax.ScalarOrSchedule | None = None,
   l2: optax.ScalarOrSchedule | None = None,
   group_l1: optax.ScalarOrSchedule | None = None,
-  group_axis: int | None = None,
+  group_axis: _penalties.GroupAxes | None = None,
   l0: optax.ScalarOrSchedule | None = None,
   mcp: optax.ScalarOrSchedule | None = None,
   mcp_gamma: float = 3.0,
@@ -95,7 +95,17 @@ def proximal(
       once (the docs' guide "Structured sparsity and compaction" says more).
     group_axis: the axis whose indices are the groups; ``None`` (default) is the last
       axis, the output units of Dense and conv kernels. ``None`` rather than ``-1`` so that
-      ``optax.inject_hyperparams``, which injects every number, leaves it alone.
+      ``optax.inject_hyperparams``, which injects every number, leaves it alone. Or an
+      :class:`optax_l1.GroupAxis` (groups of ``size`` consecutive indices along its axis);
+      or, to give each leaf its own, a pytree of ints, ``GroupAxis`` and ``None`` (the last
+      axis) with the params' structure or a prefix of it, or a function of the params
+      returning one (as ``mask``; with ``optax.inject_hyperparams``, pass
+      ``static_args="group_axis"`` for a function). E.g. conv channels by their outgoing
+      weights (``-2`` on the next NNX kernel ``(*window, in, out)``, ``1`` on Equinox's
+      ``(out, in, *window)``), attention heads by their rows of the output kernel (``0`` on
+      NNX's ``(heads, head_dim, out)``, ``GroupAxis(1, head_dim)`` on Equinox's
+      ``(out, heads * head_dim)``). Each penalised leaf must have the axis (and a multiple of
+      the size along it): ``init`` raises naming the leaf otherwise.
     l0: the L0 strength :math:`\lambda_0 \ge 0`, or a schedule: keep :math:`w_i` only where
       :math:`|v_i| > \sqrt{2\eta_t\lambda_0/d_i}` (ProxGen's AdamL0). Non-convex: the result
       depends on initialisation and step size, kept weights are not shrunk, and weights near
@@ -189,11 +199,13 @@ def proximal(
       others={"l1": l1, "group_l1": group_l1, "l0": l0, "mcp": mcp, "scad": scad},
       mcp_gamma=mcp_gamma,
     )
+  group_axis = _penalties.check_group_axis(group_axis)
+  uniform = group_axis is None or isinstance(group_axis, (int, _penalties.GroupAxis))
   penalty = _penalties.Strengths.create(
     l1=l1,
     l2=l2,
     group_l1=group_l1,
-    group_axis=group_axis,
+    group_axis=group_axis if uniform else None,
     l0=l0,
     mcp=mcp,
     mcp_gamma=mcp_gamma,
@@ -205,11 +217,20 @@ def proximal(
     if not any(jax.tree.leaves(mask)):
       raise ValueError(_NOTHING_MASKED)
 
+  grouped = not _numerics.is_static_zero(penalty.group_l1) or (target is not None and target.groups)
+
+  def layouts_of(params, penalised):
+    """Per leaf, its groups (checked against the penalised leaves); None without groups."""
+    if not grouped:
+      return jax.tree.map(lambda _: None, params)
+    return _penalties.leaf_layouts(group_axis, params, penalised)
+
   def init_fn(params):
     inner = preconditioner.init(params)
+    penalised = _numerics.resolve_mask(mask, params)
+    layouts_of(params, penalised)  # a group_axis that does not fit raises here, not at update
     if target is None:
       return ProximalState(count=jnp.zeros([], jnp.int32), preconditioner=inner)
-    penalised = _numerics.resolve_mask(mask, params)
     if not any(
       on and _numerics.is_inexact_leaf(p)
       for on, p in zip(jax.tree.leaves(penalised), jax.tree.leaves(params), strict=True)
@@ -231,6 +252,7 @@ def proximal(
     decay = _numerics.value_at(weight_decay, state.count)
     strengths = penalty.at(state.count)
     penalised = _numerics.resolve_mask(mask, params)
+    layouts = layouts_of(params, penalised)
 
     def point(p, step, on):
       """The point the optimizer steps to, in the compute dtype; None where unpenalised."""
@@ -260,15 +282,16 @@ def proximal(
       next_sample = _target_sparsity.when(due_next, lambda: take(inner), state.target.sample)
     if target is None:
       new_values = jax.tree.map(
-        lambda v, s: None if v is None else _penalties.prox_in_metric(v, lr, s, strengths),
+        lambda v, s, layout: None if v is None else _prox(v, lr, s, strengths, layout),
         points,
         scale,
+        layouts,
         is_leaf=lambda x: x is None,
       )
       target_state = state.target
     else:
       new_values, strength = _controlled(
-        target, state.target, state.count, points, params, lr, scale, strengths, sample
+        target, state.target, state.count, points, params, lr, scale, strengths, sample, layouts
       )
       target_state = _target_sparsity.TargetSparsityState(strength, next_sample)
 
@@ -301,7 +324,14 @@ _NOTHING_MASKED = (
 )
 
 
-def _controlled(target, state, count, points, params, lr, scale, strengths, sample):
+def _prox(v, lr, scale, strengths, layout):
+  """``prox_in_metric`` with the leaf's own groups (``layout``; None: no group penalty)."""
+  if layout is not None:
+    strengths = strengths._replace(group_axis=layout)
+  return _penalties.prox_in_metric(v, lr, scale, strengths)
+
+
+def _controlled(target, state, count, points, params, lr, scale, strengths, sample, layouts):
   """The target-sparsity prox over the penalised leaves (see ``_target_sparsity``); the other
   strengths (``l2``) apply after it."""
   flat_points, treedef_ = jax.tree.flatten(points, is_leaf=lambda x: x is None)
@@ -309,6 +339,7 @@ def _controlled(target, state, count, points, params, lr, scale, strengths, samp
   penalised = [i for i, v in enumerate(flat_points) if v is not None]
   flat_params = treedef.flatten_up_to(params)
   flat_scale = treedef.flatten_up_to(scale)
+  flat_layouts = treedef.flatten_up_to(layouts)
   new, strength = _target_sparsity.controlled_prox(
     target,
     state,
@@ -318,8 +349,9 @@ def _controlled(target, state, count, points, params, lr, scale, strengths, samp
     lr,
     [flat_scale[i] for i in penalised],
     sample,
+    layouts=[flat_layouts[i] for i in penalised] if target.groups else None,
   )
   flat_new = list(flat_points)
   for i, value in zip(penalised, new, strict=True):
-    flat_new[i] = _penalties.prox_in_metric(value, lr, flat_scale[i], strengths)
+    flat_new[i] = _prox(value, lr, flat_scale[i], strengths, flat_layouts[i])
   return treedef.unflatten(flat_new), strength

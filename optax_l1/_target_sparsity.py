@@ -140,7 +140,7 @@ class Target:
   schedule: Any  # a number or a schedule of the step count
   penalty: str
   groups: bool
-  group_axis: int
+  group_axis: Any  # a validated group_axis (``_penalties.check_group_axis``)
   freeze_step: int | None
   mcp_gamma: float = 3.0
   update_every: Any = 1  # an int, or a traced one under optax.inject_hyperparams
@@ -156,7 +156,7 @@ def build(
   *,
   penalty: str,
   groups: bool,
-  group_axis: int | None,
+  group_axis: Any,
   freeze_support: bool,
   freeze_step: int | None,
   others: dict[str, Any],
@@ -190,7 +190,7 @@ def build(
   update_every = _validation.check_int(
     update_every, "target_update_every", 1, " (1: a new strength at every step)"
   )
-  axis = -1 if group_axis is None else _validation.check_axis(group_axis, "group_axis")
+  axis = _penalties.check_group_axis(group_axis)
   return Target(target_sparsity, penalty, bool(groups), axis, freeze_step, mcp_gamma, update_every)
 
 
@@ -201,14 +201,18 @@ def build(
 HARD_THRESHOLD_UPDATE_EVERY = 10
 
 
-def _shrink(target: Target, v: jax.Array, lr: Any, scale: Any, strength: Any) -> jax.Array:
-  """The prox of the target's penalty at ``strength``, in the optimizer's metric."""
+def _shrink(
+  target: Target, v: jax.Array, lr: Any, scale: Any, strength: Any, layout: Any = -1
+) -> jax.Array:
+  """The prox of the target's penalty at ``strength``, in the optimizer's metric; ``layout``:
+  the leaf's groups."""
   if target.groups and target.penalty == "l0":  # whole groups kept or removed, not shrunk
-    axes = _numerics.group_reduction_axes(v.shape, target.group_axis)
-    keep = jnp.expand_dims(_removal_strength(target, v, lr, scale), axes) > strength
-    return jnp.where(keep, v, jnp.zeros((), v.dtype))
+    split, axis = _penalties.split_groups(v, layout)
+    axes = _numerics.group_reduction_axes(split.shape, axis)
+    keep = jnp.expand_dims(_removal_strength(target, v, lr, scale, layout), axes) > strength
+    return jnp.where(keep, split, jnp.zeros((), v.dtype)).reshape(v.shape)
   if target.groups:
-    strengths = _penalties.Strengths(group_l1=strength, group_axis=target.group_axis)
+    strengths = _penalties.Strengths(group_l1=strength, group_axis=layout)
   elif target.penalty == "l0":
     strengths = _penalties.Strengths(l0=strength)
   elif target.penalty == "mcp":
@@ -218,11 +222,16 @@ def _shrink(target: Target, v: jax.Array, lr: Any, scale: Any, strength: Any) ->
   return _penalties.prox_in_metric(v, lr, scale, strengths)
 
 
-def _removal_strength(target: Target, v: jax.Array, lr: Any, scale: Any) -> jax.Array:
-  """Per coordinate (or group), the smallest strength at which the prox removes it."""
+def _removal_strength(
+  target: Target, v: jax.Array, lr: Any, scale: Any, layout: Any = -1
+) -> jax.Array:
+  """Per coordinate (or group: ``layout``, the leaf's groups), the smallest strength at which
+  the prox removes it."""
   step = lr * jnp.asarray(scale, _numerics.real_dtype(v.dtype))
   if target.groups:
-    axes = _numerics.group_reduction_axes(v.shape, target.group_axis)
+    step, _ = _penalties.split_groups(jnp.broadcast_to(step, v.shape), layout)
+    v, axis = _penalties.split_groups(v, layout)
+    axes = _numerics.group_reduction_axes(v.shape, axis)
     size = math.prod(v.shape[i] for i in axes)
     squares = jnp.sum(_numerics.abs_sq(v), axis=axes)
     if target.penalty == "l0":
@@ -231,7 +240,7 @@ def _removal_strength(target: Target, v: jax.Array, lr: Any, scale: Any) -> jax.
       # metric ranked units worse on both MLPs of benchmarks/frontier.py (0.1–0.8 pp at 80–95 %
       # of units removed); it helps coordinates, not groups.
       return squares / (2 * lr * size)
-    group_step = 1 / jnp.mean(1 / jnp.broadcast_to(step, v.shape), axis=axes)
+    group_step = 1 / jnp.mean(1 / step, axis=axes)
     return jnp.sqrt(squares) / (group_step * math.sqrt(size))
   if target.penalty == "l0":  # removed iff |v| <= sqrt(2 · step · λ)
     return _numerics.abs_sq(v) / (2 * step)
@@ -380,6 +389,7 @@ def controlled_prox(
   lr: Any,
   scales: list[Any],
   sample: Callable[[], tuple[list[jax.Array], list[Any]]] | None = None,
+  layouts: list[Any] | None = None,
 ) -> tuple[list[jax.Array], jax.Array]:
   """The new values of the penalised leaves, and the strength that gave them.
 
@@ -387,14 +397,20 @@ def controlled_prox(
   ``scales`` the metric's per-coordinate factors, one per penalised leaf; ``count`` is the
   number of steps taken before this one (the schedules' argument). ``sample``, called only at
   the steps that re-estimate the strength, returns the points and scales of the coordinates
-  to rank (see :func:`take_sample`); without it, a sample of ``points`` is ranked.
+  to rank (see :func:`take_sample`); without it, a sample of ``points`` is ranked. ``layouts``:
+  with groups, each leaf's (``_penalties.leaf_layouts``); default: the last axis of each.
   """
+  if layouts is None:
+    layouts = [-1] * len(points)
   wanted = jnp.asarray(_numerics.value_at(target.schedule, count), jnp.float32)
   frozen = jnp.asarray(False) if target.freeze_step is None else count > target.freeze_step
 
   def estimate() -> jax.Array:
     if target.groups:  # one rank per group: few enough to rank them all
-      ranks = [_removal_strength(target, v, lr, s) for v, s in zip(points, scales, strict=True)]
+      ranks = [
+        _removal_strength(target, v, lr, s, layout)
+        for v, s, layout in zip(points, scales, layouts, strict=True)
+      ]
     elif sample is not None:
       ranks = [_removal_strength(target, v, lr, s) for v, s in zip(*sample(), strict=True)]
     else:  # every stride-th coordinate of the points
@@ -408,7 +424,10 @@ def controlled_prox(
     return jnp.where(wanted > 0, _quantile(ranks, wanted), 0.0).astype(jnp.float32)
 
   strength = when(is_due(target, count), estimate, state.strength)
-  shrunk = [_shrink(target, v, lr, s, strength) for v, s in zip(points, scales, strict=True)]
+  shrunk = [
+    _shrink(target, v, lr, s, strength, layout)
+    for v, s, layout in zip(points, scales, layouts, strict=True)
+  ]
   # Frozen: zeros stay zero, the rest train without shrinkage.
   new = [
     jnp.where(frozen, jnp.where(p == 0, jnp.zeros((), v.dtype), v), out)

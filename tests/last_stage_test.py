@@ -428,3 +428,29 @@ def test_keep_zeros_and_to_bcoo_pass_non_float_leaves_through():
     optax_l1.to_bcoo(params, mask={"w": True, "count": True, "key": True})["count"]
     is params["count"]
   )
+
+
+def test_group_l1_prox_with_an_axis_per_leaf_matches_the_reference():
+  rng = np.random.default_rng(5)
+  kernel, heads = rng.normal(size=(6, 4)), rng.normal(size=(4, 6))
+  kernel[0] *= 0.1  # a small group in each: rows (axis 0), blocks of 2 columns
+  heads[:, :2] *= 0.1
+  params = {"kernel": jnp.asarray(kernel, jnp.float32), "heads": jnp.asarray(heads, jnp.float32)}
+  grads = [jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), p.dtype) * 0.1, params)]
+  grads *= 3
+  layouts = {"kernel": (0, 1), "heads": (1, 2)}
+  axes = {"kernel": 0, "heads": optax_l1.GroupAxis(1, size=2)}
+  lr, lam = 0.1, 1.2
+  tx = optax.chain(optax.sgd(lr), optax_l1.group_l1_prox(lam, lr, axis=axes))
+  state, got = tx.init(params), params
+  for g in grads:
+    updates, state = jax.jit(tx.update)(g, state, got)
+    got = optax.apply_updates(got, updates)
+  for name, (axis, size) in layouts.items():
+    w = np.asarray(params[name], np.float64)
+    for g in grads:
+      w = references.group_l1_in_metric(w - lr * np.asarray(g[name]), lam, lr, axis, size)
+    np.testing.assert_array_equal(np.asarray(got[name]) == 0, w == 0)
+    np.testing.assert_allclose(np.asarray(got[name]), w, atol=1e-6)
+    groups = np.moveaxis(w, axis, 0).reshape(w.shape[axis] // size, -1)
+    assert 0 < np.all(groups == 0, axis=1).mean() < 1, name

@@ -51,6 +51,26 @@ def group_l1(x, l1, scaling=1.0, axis=-1):
   return block_soft_threshold(x, scaling * l1 * np.sqrt(group_size), axis)
 
 
+def group_l1_in_metric(x, l1, step, axis=-1, size=1):
+  """The group lasso's prox with groups of ``size`` consecutive indices along ``axis`` (each
+  spanning every index of the other axes), one loop iteration per group, in a diagonal metric
+  of per-coordinate step sizes ``step`` (a number or an array like ``x``): each group takes the
+  step of its mean metric, 1/mean(1/step), as optax_l1 documents (the exact prox for equal
+  steps, Yuan & Lin 2006)."""
+  x = np.asarray(x, np.float64)
+  step = np.broadcast_to(np.asarray(step, np.float64), x.shape)
+  out = np.zeros_like(x)
+  axis %= x.ndim
+  for g in range(x.shape[axis] // size):
+    where = [slice(None)] * x.ndim
+    where[axis] = slice(g * size, (g + 1) * size)
+    xg, sg = x[tuple(where)], step[tuple(where)]
+    t = l1 * np.sqrt(xg.size) / np.mean(1 / sg)
+    norm = np.linalg.norm(xg)
+    out[tuple(where)] = xg * max(0.0, 1 - t / norm) if norm > 0 else 0.0
+  return out
+
+
 def hard_threshold(x, t, dtype=np.float64):
   """L0's prox, argmin_y ½(y − x)² + (t²/2)·[y ≠ 0] = x·[|x| > t] (Blumensath & Davies 2008)."""
   x = np.asarray(x).astype(dtype)

@@ -314,3 +314,48 @@ def test_target_sparsity_under_inject_hyperparams_and_chains():
 def test_target_strength_needs_exactly_one_controller():
   with pytest.raises(ValueError, match="0 target-sparsity states"):
     optax_l1.target_strength(optax_l1.adam(0.1).init(jnp.ones(2)))
+
+
+@pytest.mark.parametrize("penalty", ["l0", "l1"])
+def test_group_target_ranks_groups_of_every_leaf_in_its_own_layout(penalty):
+  # Four groups in each leaf, 24 entries each: a conv kernel's input channels (axis -2 of
+  # (window, in, out)) and the heads of an Equinox-style (out, heads · head_dim) weight, blocks
+  # of 3 columns. No gradient: the point is the weights, every step size the same, so both
+  # penalties remove the half of the 8 groups with the smallest norms, over both leaves.
+  rng = np.random.default_rng(3)
+  norms = rng.permutation(np.arange(1.0, 9.0))
+  conv = rng.normal(size=(3, 4, 8))
+  conv /= np.linalg.norm(conv, axis=(0, 2), keepdims=True)
+  conv *= norms[:4][None, :, None]
+  heads = rng.normal(size=(8, 12)).reshape(8, 4, 3)
+  heads /= np.linalg.norm(heads, axis=(0, 2), keepdims=True)
+  heads = (heads * norms[4:][None, :, None]).reshape(8, 12)
+  params = {"conv": jnp.asarray(conv, jnp.float32), "heads": jnp.asarray(heads, jnp.float32)}
+  axes = {"conv": -2, "heads": optax_l1.GroupAxis(1, size=3)}
+  tx = optax_l1.adam(
+    1e-3, target_sparsity=0.5, target_groups=True, sparsity_penalty=penalty, group_axis=axes
+  )
+  grads = jax.tree.map(jnp.zeros_like, params)
+  updates, _ = jax.jit(tx.update)(grads, tx.init(params), params)
+  new = optax.apply_updates(params, updates)
+  removed = np.concatenate(
+    [
+      np.all(np.asarray(new["conv"]) == 0, axis=(0, 2)),
+      np.all(np.asarray(new["heads"]).reshape(8, 4, 3) == 0, axis=(0, 2)),
+    ]
+  )
+  np.testing.assert_array_equal(removed, norms <= 4)
+  # Whole groups: a group is all zero or keeps every entry.
+  assert np.sum(np.asarray(new["conv"]) == 0) == 3 * 8 * np.sum(norms[:4] <= 4)
+
+
+def test_group_target_with_an_axis_that_does_not_fit_a_leaf_raises_at_init_naming_it():
+  params = {"conv": jnp.ones((3, 4, 8)), "heads": jnp.ones((8, 12))}
+  tx = optax_l1.adam(
+    1e-3,
+    target_sparsity=0.5,
+    target_groups=True,
+    group_axis={"conv": -2, "heads": optax_l1.GroupAxis(1, size=5)},
+  )
+  with pytest.raises(ValueError, match=r"params\['heads'\].*not a multiple of the group size 5"):
+    tx.init(params)
