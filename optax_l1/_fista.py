@@ -61,7 +61,7 @@ def fista(
   l1: Any = 0.0,
   l2: Any = 0.0,
   group_l1: Any = 0.0,
-  group_axis: int | None = None,
+  group_axis: _penalties.GroupAxes = None,
   l0: Any = 0.0,
   mcp: Any = 0.0,
   mcp_gamma: float = 3.0,
@@ -148,8 +148,10 @@ def fista(
     group_l1: the group-lasso strength :math:`\ge 0` (penalty
       :math:`\text{group\_l1}\sum_G\sqrt{|G|}\,\|x_G\|_2`), in the same forms; with ``l1``
       too, the sparse group lasso.
-    group_axis: the axis (an int) whose indices are the groups, in every penalised leaf;
-      ``None`` (default) is the last axis.
+    group_axis: how each penalised leaf splits into groups, as in the optimizers: an int (the
+      axis whose indices are the groups), an :class:`optax_l1.GroupAxis` (blocks of
+      consecutive indices), a pytree of them with the params' structure (or a prefix of it),
+      or a function of the params returning one; ``None`` (default) is the last axis.
     l0: the L0 strength :math:`\ge 0` (non-convex, alone).
     mcp: the MCP strength :math:`\ge 0` (non-convex, alone; see :func:`optax_l1.prox.mcp`).
     mcp_gamma: MCP's :math:`\gamma > 0`.
@@ -201,8 +203,7 @@ def fista(
   """
   if stepsize is not None:
     _validation.check_greater_than(stepsize, "stepsize", 0)
-  if group_axis is not None:
-    group_axis = _validation.check_axis(group_axis, "group_axis")
+  group_axis = _penalties.check_group_axis(group_axis)
   maxiter = _validation.check_int(maxiter, "maxiter", 1)
   maxls = _validation.check_int(maxls, "maxls", 1)
   _validation.check_hyperparameter(tol, "tol", schedule=False)
@@ -682,9 +683,10 @@ def _leaf_penalty(x, p):
   if not _numerics.is_static_zero(p.l2):
     total += p.l2 / 2 * jnp.sum(x * x)
   if not _numerics.is_static_zero(p.group_l1):
-    axes = _numerics.group_reduction_axes(x.shape, p.group_axis)
-    size = math.prod(x.shape[i] for i in axes)
-    squares = jnp.sum(x * x, axis=axes)
+    split, axis = _penalties.split_groups(x, p.group_axis)
+    axes = _numerics.group_reduction_axes(split.shape, axis)
+    size = math.prod(split.shape[i] for i in axes)
+    squares = jnp.sum(split * split, axis=axes)
     # The norm of a zero group is 0 with a zero derivative (sqrt's would be inf·0 = NaN).
     norms = jnp.where(squares > 0, jnp.sqrt(jnp.where(squares > 0, squares, 1)), 0)
     total += p.group_l1 * math.sqrt(size) * jnp.sum(norms)
@@ -749,11 +751,13 @@ def _leaf_penalties(params, treedef, given, group_axis, mcp_gamma, scad_a, mask)
     name: treedef.flatten_up_to(_numerics.broadcast_like(value, params, name=name))
     for name, value in given.items()
   }
-  penalised = treedef.flatten_up_to(_numerics.resolve_mask(mask, params))
+  penalised_tree = _numerics.resolve_mask(mask, params)
+  layouts = treedef.flatten_up_to(_penalties.leaf_layouts(group_axis, params, penalised_tree))
+  penalised = treedef.flatten_up_to(penalised_tree)
   return [
     _penalties.Strengths.create(
       **{name: values[i] for name, values in per_leaf.items()},
-      group_axis=group_axis,
+      group_axis=layouts[i],
       mcp_gamma=mcp_gamma,
       scad_a=scad_a,
     )

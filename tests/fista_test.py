@@ -152,6 +152,72 @@ def test_group_lasso_meets_its_kkt_conditions_and_matches_multitask_lasso():
   np.testing.assert_allclose(w, expected, atol=1e-6, rtol=0)
 
 
+def test_group_axis_per_leaf_and_in_blocks_is_the_group_lasso_of_the_reshaped_problem():
+  # Leaf "a" (6, 4) in blocks of 2 rows (GroupAxis(0, 2): 3 groups) and leaf "b" (4, 3) by
+  # columns (axis -1): the same solution as "a" reshaped to (3, 8) and "b" transposed, one
+  # group per row of each; and the group lasso's KKT conditions hold there.
+  x, _ = correlated(n=60, p=36)
+  rng = np.random.default_rng(3)
+  truth = np.zeros(36)
+  truth[:8] = rng.standard_normal(8)  # a's first block of rows
+  truth[[24, 27, 30, 33]] = rng.standard_normal(4)  # b's first column
+  y = x @ truth + 0.1 * rng.standard_normal(60)
+  strength = 0.05
+
+  def blocks(params):
+    return jnp.concatenate([params["a"].reshape(-1), params["b"].reshape(-1)])
+
+  def rows(params):
+    return jnp.concatenate([params["a"].reshape(-1), params["b"].T.reshape(-1)])
+
+  def loss(params, x, y, flatten):
+    return 0.5 * jnp.mean((y - x @ flatten(params)) ** 2)
+
+  layout = {"a": optax_l1.GroupAxis(0, size=2), "b": -1}
+  with enable_x64(True):
+    ours, info = optax_l1.fista(
+      functools.partial(loss, flatten=blocks),
+      {"a": jnp.zeros((6, 4)), "b": jnp.zeros((4, 3))},
+      x,
+      y,
+      group_l1=strength,
+      group_axis=layout,
+      tol=1e-10,
+    )
+    reshaped = {"a": jnp.zeros((3, 8)), "b": jnp.zeros((3, 4))}
+    expected, _ = optax_l1.fista(
+      functools.partial(loss, flatten=rows),
+      reshaped,
+      x,
+      y,
+      group_l1=strength,
+      group_axis=0,
+      tol=1e-10,
+    )
+    grad = jax.grad(loss)(expected, x, y, rows)
+  assert bool(info.converged)
+  np.testing.assert_allclose(ours["a"].reshape(3, 8), expected["a"], atol=1e-7, rtol=0)
+  np.testing.assert_allclose(ours["b"].T, expected["b"], atol=1e-7, rtol=0)
+  # Whole blocks of rows of "a" and whole columns of "b" are zero, and only those.
+  zero_blocks = np.all(np.asarray(ours["a"]).reshape(3, 8) == 0, axis=1)
+  zero_columns = np.all(np.asarray(ours["b"]) == 0, axis=0)
+  assert 0 < zero_blocks.sum() < 3 and 0 < zero_columns.sum() < 3
+  a, b = np.asarray(ours["a"]).reshape(3, 8), np.asarray(ours["b"])
+  assert np.array_equal(a == 0, np.broadcast_to(zero_blocks[:, None], a.shape))
+  assert np.array_equal(b == 0, np.broadcast_to(zero_columns[None, :], b.shape))
+  for name in ("a", "b"):
+    assert references.group_lasso_kkt_violation(grad[name], expected[name], strength, 0) <= 1e-6
+  with pytest.raises(ValueError, match=r"params\['a'\].*not a multiple of the group size 4"):
+    optax_l1.fista(
+      functools.partial(loss, flatten=blocks),
+      {"a": jnp.zeros((6, 4)), "b": jnp.zeros((4, 3))},
+      x,
+      y,
+      group_l1=strength,
+      group_axis={"a": optax_l1.GroupAxis(0, size=4), "b": -1},
+    )
+
+
 def test_mcp_meets_its_optimality_conditions_where_the_problem_is_convex():
   # With λ_min(XᵀX/n) > 1/γ the MCP objective is convex, and its minimiser the one point where
   # gᵢ + sign(wᵢ)·max(λ − |wᵢ|/γ, 0) = 0 (wᵢ ≠ 0) and |gᵢ| <= λ (wᵢ = 0) (Zhang 2010).
