@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import random
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 from flax import nnx
 
 import optax_l1
-from optax_l1.examples import digits
+from optax_l1.examples import digits, mnist1d_data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,23 +48,8 @@ def digits_split(seed: int) -> Split:
   return Split(*digits.load_digits_split(seed))
 
 
-@functools.cache
 def _mnist1d() -> Split:
-  import mnist1d.data  # imports only; get_dataset (which downloads) is never called
-
-  # make_dataset seeds NumPy's and Python's global generators (args.seed = 42): put them back.
-  state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
-  try:
-    data = mnist1d.data.make_dataset(mnist1d.data.get_dataset_args())
-  finally:
-    np.random.set_state(state)  # noqa: NPY002
-    random.setstate(py_state)
-  return Split(
-    x_train=np.asarray(data["x"], np.float32),
-    y_train=np.asarray(data["y"], np.int32),
-    x_test=np.asarray(data["x_test"], np.float32),
-    y_test=np.asarray(data["y_test"], np.int32),
-  )
+  return Split(*mnist1d_data.load())
 
 
 def mnist1d_split(seed: int) -> Split:
