@@ -261,7 +261,7 @@ def test_a_preconditioner_may_return_one_scale_for_all_leaves():
 
 def _nnx_params():
   """Shapes of real NNX layers (two 1-D convs, an attention layer), values ~ N(0, 0.3²)."""
-  from flax import nnx
+  nnx = pytest.importorskip("flax.nnx")  # the floors CI venv has no flax: skipped there
 
   rngs = nnx.Rngs(0)
   modules = {
@@ -302,7 +302,7 @@ def _nnx_mask(params):
 def _equinox_params():
   """Equinox's layouts: conv weights (out, in, window), attention weights (heads·dim, in) and
   (out, heads·dim) for the output, a head a block of rows (columns) there."""
-  import equinox as eqx
+  eqx = pytest.importorskip("equinox")  # the floors CI venv has no equinox: skipped there
 
   keys = jax.random.split(jax.random.key(0), 3)
   model = {
