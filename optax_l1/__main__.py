@@ -32,6 +32,7 @@ EXAMPLES_EXTRA: dict[str, str] = {
   "matplotlib": "matplotlib",
   "tqdm": "tqdm",
   "equinox": "equinox",
+  "mnist1d": "mnist1d",
 }
 
 
