@@ -78,19 +78,48 @@ def _block_soft_threshold_leaf(x: jax.Array, threshold: Any, axis: int) -> jax.A
   xc = x.astype(dtype)
   t = jnp.asarray(threshold).astype(real)
   axes = _numerics.group_reduction_axes(x.shape, axis)
-  # The norm, scaled by the group's largest |x| so that squares neither overflow nor
-  # underflow. An all-zero group takes no division (no NaN value or gradient) and is kept only
-  # by a zero threshold; a NaN in a group makes the whole group NaN rather than hiding it.
-  magnitude = jnp.abs(xc)
-  largest = jnp.max(magnitude, axis=axes, keepdims=True, initial=0)
-  zero = largest == 0
-  unit = jnp.where(zero, 1, largest)
-  scaled = jnp.sum(jnp.square(magnitude * (1 / unit)), axis=axes, keepdims=True)  # >= 1
-  norm = unit * jnp.sqrt(jnp.where(zero, 1, scaled))
+  # One pass in the common case: the plain sum of squares. It is the norm to rounding unless a
+  # square overflowed (not finite: also a NaN or inf entry) or the squares are so small that
+  # flushed ones matter (below `size · tiny / eps`); then the whole leaf takes the scaled form.
+  # A sum of exactly 0 is an all-zero group, or one of entries below sqrt(tiny) whose norm is
+  # at most `floor`: a threshold of 0 or above `floor` gives both the same result (kept as is,
+  # or removed); any other threshold takes the scaled form too.
+  size = math.prod(x.shape[i] for i in axes)
+  squares = jnp.sum(_squared_magnitude(xc), axis=axes, keepdims=True)
+  finfo = jnp.finfo(real)
+  smallest = np.asarray(size * float(finfo.tiny) / float(finfo.eps), real)
+  floor = np.asarray(2 * math.sqrt(size * float(finfo.tiny)), real)
+  nothing = squares == 0
+  plain = jnp.isfinite(squares) & (squares >= smallest)
+  plain |= nothing & ((t == 0) | (t > floor))
+  norm, zero = jax.lax.cond(
+    jnp.all(plain),
+    lambda xc: (jnp.sqrt(jnp.where(nothing, 1, squares)), nothing),
+    lambda xc: _scaled_group_norm(xc, axes),
+    xc,
+  )
   # `norm <= t` rather than max(1 - t/norm, 0): no inf/inf, and a NaN norm stays NaN.
   shrink = jnp.where(norm <= t, jnp.zeros((), real), 1 - t / norm)
   factor = jnp.where(zero, (t <= 0).astype(real), shrink)
   return jnp.where(factor == 0, jnp.zeros((), dtype), xc * factor.astype(dtype)).astype(x.dtype)
+
+
+def _squared_magnitude(x: jax.Array) -> jax.Array:
+  if jnp.iscomplexobj(x):
+    return jnp.square(x.real) + jnp.square(x.imag)
+  return jnp.square(x)
+
+
+def _scaled_group_norm(x: jax.Array, axes: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+  """The groups' norms, scaled by each group's largest |x| so that squares neither overflow nor
+  underflow, and which groups are all zero. An all-zero group takes no division (no NaN value or
+  gradient); a NaN in a group makes its norm NaN rather than hiding it."""
+  magnitude = jnp.abs(x)
+  largest = jnp.max(magnitude, axis=axes, keepdims=True, initial=0)
+  zero = largest == 0
+  unit = jnp.where(zero, 1, largest)
+  scaled = jnp.sum(jnp.square(magnitude * (1 / unit)), axis=axes, keepdims=True)  # >= 1
+  return unit * jnp.sqrt(jnp.where(zero, 1, scaled)), zero
 
 
 def _hard_threshold_leaf(x: jax.Array, threshold: Any) -> jax.Array:

@@ -183,6 +183,31 @@ def test_block_soft_threshold_all_zero_group_has_no_nan_value_or_gradient():
   assert np.all(np.isfinite(grad))
 
 
+@pytest.mark.parametrize(
+  ("scale", "threshold"),
+  [
+    (1e30, 1e29),  # squares overflow float32: the scaled form
+    (1e-25, 1e-26),  # squares underflow: the scaled form
+    (1e-25, 0.0),  # a zero threshold keeps the groups, whichever form
+    (1e-25, 1e-10),  # squares flush to 0, but the threshold is above any such norm: plain
+    (1.0, 0.1),  # the plain sum of squares
+  ],
+)
+def test_block_soft_threshold_norm_over_the_float32_range(scale, threshold):
+  # Column norms in float64 (numpy), against a leaf whose columns span small and large norms, with
+  # an all-zero column: the plain sum of squares must not be used where it would be wrong.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(6, 4)) * np.array([1.0, 3.0, 0.0, 30.0])
+  x32 = (x * scale).astype(np.float32)
+  norms = np.linalg.norm(x32.astype(np.float64), axis=0)
+  keep = norms > threshold
+  expected = x32 * np.where(keep, 1 - threshold / np.where(keep, norms, 1), 0)
+  out = np.asarray(jax.jit(optax_l1.block_soft_threshold)(jnp.asarray(x32), threshold))
+  assert np.all(np.isfinite(out))
+  np.testing.assert_array_equal(out == 0, expected == 0)
+  np.testing.assert_allclose(out, expected, rtol=1e-5, atol=0)
+
+
 # ----------------------------------------------------------------------------------------------
 # Every operator over shapes, dtypes and thresholds (hypothesis).
 # ----------------------------------------------------------------------------------------------
