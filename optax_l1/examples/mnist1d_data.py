@@ -35,7 +35,7 @@ def _generated() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     np.random.set_state(state)  # noqa: NPY002
     random.setstate(py_state)
   arrays = (data["x"], data["y"], data["x_test"], data["y_test"])
-  return tuple(  # type: ignore[return-value]
+  return tuple(
     np.asarray(a, dtype).copy() for a, dtype in zip(arrays, (np.float32, np.int32) * 2, strict=True)
   )
 
@@ -46,4 +46,4 @@ def load() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
   The same arrays in every call and process (the generator's own seed, 42); copies, so that
   changing them changes nothing here.
   """
-  return tuple(a.copy() for a in _generated())  # type: ignore[return-value]
+  return tuple(a.copy() for a in _generated())
