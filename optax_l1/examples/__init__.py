@@ -15,4 +15,12 @@
 - :mod:`optax_l1.examples.click_through`: hashed logistic regression on generated sparse
   features (2^18 ids, Zipf frequencies), one pass with :func:`optax_l1.ftrl` against
   Adagrad with and without L1: log loss, AUC and non-zero weights.
+- :mod:`optax_l1.examples.transformer`: a small transformer classifier on MNIST-1D (40
+  tokens), whole attention heads and MLP neurons removed with target sparsity on groups, then
+  compacted with :func:`optax_l1.compact_attention` and :func:`optax_l1.compact_mlp`: the
+  same logits, a faster forward pass.
+- :mod:`optax_l1.examples.mnist1d_cnn`: conv channels removed from an MNIST-1D CNN (dense,
+  group penalty in the loss, group prox, target-sparsity groups per layer, channel magnitude
+  pruning), each compacted with :func:`optax_l1.compact_conv_stack`, its logits checked and
+  its forward pass timed against the original's.
 """
