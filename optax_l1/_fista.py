@@ -751,9 +751,15 @@ def _leaf_penalties(params, treedef, given, group_axis, mcp_gamma, scad_a, mask)
     name: treedef.flatten_up_to(_numerics.broadcast_like(value, params, name=name))
     for name, value in given.items()
   }
-  penalised_tree = _numerics.resolve_mask(mask, params)
-  layouts = treedef.flatten_up_to(_penalties.leaf_layouts(group_axis, params, penalised_tree))
-  penalised = treedef.flatten_up_to(penalised_tree)
+  penalised = treedef.flatten_up_to(_numerics.resolve_mask(mask, params))
+  # The groups must fit the leaves that have them (penalised, with a group_l1 not a static 0).
+  grouped = [
+    on and not _numerics.is_static_zero(strength)
+    for on, strength in zip(penalised, per_leaf["group_l1"], strict=True)
+  ]
+  layouts = treedef.flatten_up_to(
+    _penalties.leaf_layouts(group_axis, params, treedef.unflatten(grouped))
+  )
   return [
     _penalties.Strengths.create(
       **{name: values[i] for name, values in per_leaf.items()},
