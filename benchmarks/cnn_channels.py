@@ -69,6 +69,7 @@ import pruning
 from _machine import cpu_model
 
 import optax_l1
+from optax_l1.examples import timing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -449,24 +450,6 @@ def train(
   return runs
 
 
-def forward_times(models: dict[str, Callable[[jax.Array], jax.Array]], x: jax.Array, repeats: int):
-  """Per model, per repeat, the median of 20 timed calls of its jitted forward pass at ``x``;
-  the models interleaved within each repeat (compiled before), so drift hits all alike."""
-  forwards = {name: jax.jit(model) for name, model in models.items()}
-  for forward in forwards.values():
-    jax.block_until_ready(forward(x))
-  times: dict[str, list[float]] = {name: [] for name in forwards}
-  for _ in range(repeats):
-    for name, forward in forwards.items():
-      calls = []
-      for _ in range(20):
-        start = time.perf_counter()
-        jax.block_until_ready(forward(x))
-        calls.append(time.perf_counter() - start)
-      times[name].append(float(np.median(calls)))
-  return times
-
-
 TIMING_LOCK = "/tmp/optax_l1_timing.lock"  # shared with the other timing benchmarks here
 
 
@@ -555,7 +538,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         kept[label] = " / ".join(map(str, report.units_after))
     with open(TIMING_LOCK, "a") as lock:  # never two timing runs at once on this machine
       fcntl.flock(lock, fcntl.LOCK_EX)
-      times = forward_times(models, x, repeats=7)
+      times = timing.forward_times(models, x, repeats=7, calls=20)
       load = os.getloadavg()[0]
     base = np.asarray(times["dense CNN"])
     print()

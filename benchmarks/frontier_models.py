@@ -31,6 +31,7 @@ from flax import nnx
 
 import optax_l1
 from optax_l1.examples import digits, mnist1d_data
+from optax_l1.examples.mnist1d_cnn import conv1d_as_matmul  # XLA:CPU's conv is slow in a scan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,26 +71,6 @@ class MLP(nnx.Module):
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return self.linear2(jax.nn.relu(self.linear1(x)))
-
-
-def conv1d_as_matmul(lhs, rhs, window_strides, padding, **kwargs) -> jax.Array:
-  """``lax.conv_general_dilated`` of a stride-1 1-D conv (NWC input, WIO kernel), as im2col.
-
-  The same cross-correlation as ``nnx.Conv``'s default, as one ``einsum`` over the ``k`` shifted
-  windows: XLA:CPU runs a convolution inside a ``lax.scan`` about 11× slower than outside one
-  (measured on this CNN: 133 ms a step against 12 ms for this form), and the training loop is a
-  scan.
-  """
-  unsupported = {k: v for k, v in kwargs.items() if v not in (None, 1, (1,))}
-  if tuple(window_strides) != (1,) or lhs.ndim != 3 or set(unsupported) - {"dimension_numbers"}:
-    raise NotImplementedError(f"only stride-1 1-D convs, got {window_strides}, {unsupported}")
-  width = rhs.shape[0]
-  if isinstance(padding, str):
-    padding = jax.lax.padtype_to_pads(lhs.shape[1:2], rhs.shape[:1], window_strides, padding)
-  x = jnp.pad(lhs, ((0, 0), tuple(padding[0]), (0, 0)))
-  n = x.shape[1] - width + 1
-  windows = jnp.stack([x[:, i : i + n, :] for i in range(width)], axis=2)  # (batch, n, k, in)
-  return jnp.einsum("bnki,kio->bno", windows, rhs)
 
 
 class CNN(nnx.Module):

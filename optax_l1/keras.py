@@ -23,6 +23,7 @@ class up in its registry, which the import fills), so that training resumes exac
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -110,15 +111,7 @@ def _serialize_target(target: Any) -> Any:
   if target is None or isinstance(target, (int, float)):
     return target
   if isinstance(target, optax_l1.PolynomialSparsity):
-    return {
-      "polynomial_sparsity": {
-        "final": target.final,
-        "begin_step": target.begin_step,
-        "end_step": target.end_step,
-        "initial": target.initial,
-        "power": target.power,
-      }
-    }
+    return {"polynomial_sparsity": dataclasses.asdict(target)}  # polynomial_sparsity's kwargs
   raise TypeError(
     "target_sparsity must be a number in [0, 1) or optax_l1.polynomial_sparsity(...) to be "
     f"saved with the model, got {target!r}."

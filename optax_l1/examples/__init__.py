@@ -23,4 +23,6 @@
   group penalty in the loss, group prox, target-sparsity groups per layer, channel magnitude
   pruning), each compacted with :func:`optax_l1.compact_conv_stack`, its logits checked and
   its forward pass timed against the original's.
+- :mod:`optax_l1.examples.mnist1d_data` generates MNIST-1D for both, and
+  :mod:`optax_l1.examples.timing` times their forward passes.
 """

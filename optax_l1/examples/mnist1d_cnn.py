@@ -66,7 +66,7 @@ import optax
 from flax import nnx
 
 import optax_l1
-from optax_l1.examples import mnist1d_data
+from optax_l1.examples import mnist1d_data, timing
 
 HIDDEN = ("conv1", "conv2", "conv3")  # the layers whose output channels are hidden
 READERS = ("conv2", "conv3", "head")  # their readers: the kernels holding the outgoing weights
@@ -313,21 +313,15 @@ def forward_ms(
   functions interleaved call by call so that load changes hit them alike; with ``lock`` (a
   file's path), the timing holds an exclusive ``flock`` on it, so that two timing runs sharing
   that file never overlap."""
-  jitted = [jax.jit(f) for f in forwards]
-  for f in jitted:
-    jax.block_until_ready(f(x))
-  times: list[list[float]] = [[] for _ in jitted]
+  models = {str(k): f for k, f in enumerate(forwards)}
   with contextlib.ExitStack() as stack:
     if lock is not None:
       import fcntl  # Unix only, and only when asked for
 
       fcntl.flock(stack.enter_context(open(lock, "a")), fcntl.LOCK_EX)
-    for _ in range(calls):
-      for f, t in zip(jitted, times, strict=True):
-        start = time.perf_counter()
-        jax.block_until_ready(f(x))
-        t.append(time.perf_counter() - start)
-  return [1e3 * float(np.median(t)) for t in times]
+    # One call per repeat: the functions take turns call by call.
+    times = timing.forward_times(models, x, repeats=calls, calls=1)
+  return [1e3 * float(np.median(times[k])) for k in models]
 
 
 def train(

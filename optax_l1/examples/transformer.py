@@ -48,7 +48,7 @@ import optax
 from flax import nnx
 
 import optax_l1
-from optax_l1.examples import mnist1d_data
+from optax_l1.examples import mnist1d_data, timing
 from optax_l1.examples.masks import path_names
 
 LENGTH = 40  # MNIST-1D signals: 40 values, one token each
@@ -319,21 +319,9 @@ def compact(model: Transformer) -> tuple[Transformer, list[optax_l1.CompactionRe
 def forward_seconds(
   models: dict[str, Callable[[jax.Array], jax.Array]], x: jax.Array, repeats: int = 5
 ) -> dict[str, list[float]]:
-  """Per model and repeat, the median of 10 timed calls of its jitted forward pass at ``x``;
-  the models interleaved within each repeat (compiled before), so that drift hits all alike."""
-  forwards = {name: jax.jit(model) for name, model in models.items()}
-  for forward in forwards.values():
-    jax.block_until_ready(forward(x))
-  times: dict[str, list[float]] = {name: [] for name in forwards}
-  for _ in range(repeats):
-    for name, forward in forwards.items():
-      calls = []
-      for _ in range(10):
-        start = time.perf_counter()
-        jax.block_until_ready(forward(x))
-        calls.append(time.perf_counter() - start)
-      times[name].append(float(np.median(calls)))
-  return times
+  """Per model and repeat, the median of 10 timed calls of its jitted forward pass at ``x``
+  (:func:`optax_l1.examples.timing.forward_times`)."""
+  return timing.forward_times(models, x, repeats=repeats, calls=10)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
