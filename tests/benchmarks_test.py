@@ -21,6 +21,7 @@ import references
 ROOT = pathlib.Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import group_prox_floor  # noqa: E402
 import step_overhead  # noqa: E402
 import threshold_forms  # noqa: E402
 
@@ -95,6 +96,60 @@ def test_step_overhead_script_prints_both_tables():
   assert state_bytes["sgd"] == ("0", "4")  # the twin keeps nothing; we keep a step count
   assert state_bytes["sgd+minimal_prox"] == ("0", "0")
   assert "Compile time of a whole training step" in out
+
+
+# ----------------------------------------------------------------------------------------------
+# group_prox_floor.py
+# ----------------------------------------------------------------------------------------------
+
+
+def test_hand_written_group_proxes_compute_what_optax_l1_adam_computes():
+  # Their times are compared with the library's: each must be the same method, removing the
+  # same groups, or a faster time would mean nothing.
+  scale = jnp.linspace(0, 2, 128)[:, None]  # groups of different sizes, so some go and some stay
+  params = jax.tree.map(lambda x: x * scale, group_prox_floor.make_params(128, 2))
+  txs = group_prox_floor.optimizers(1e-2, 6e-3)
+  reference = txs.pop("optax_l1.adam(group_l1, group_axis=1)")
+  for name in (
+    "optax.adam",
+    "Adam alone (hand-written)",
+    "+ one reduction (a floor, not the library's prox)",
+  ):
+    del txs[name]
+
+  def train(tx):
+    p, state = params, tx.init(params)
+    for key in jax.random.split(jax.random.key(0), 5):
+      grads = jax.tree.map(lambda x, key=key: 1e-2 * jax.random.normal(key, x.shape), p)
+      updates, state = jax.jit(tx.update)(grads, state, p)
+      p = optax.apply_updates(p, updates)
+    return p
+
+  expected = train(reference)
+  removed = [np.all(np.asarray(x) == 0, axis=(0, 2)) for x in jax.tree.leaves(expected)]
+  assert 0.2 < np.mean(removed) < 0.8
+  for name, tx in txs.items():
+    got = train(tx)
+    for e, g, r in zip(jax.tree.leaves(expected), jax.tree.leaves(got), removed, strict=True):
+      np.testing.assert_allclose(g, e, atol=1e-5, err_msg=name)
+      np.testing.assert_array_equal(np.all(np.asarray(g) == 0, axis=(0, 2)), r, err_msg=name)
+
+
+def test_group_prox_floor_script_prints_every_variant():
+  args = ["--channels", "128", "--leaves", "2", "--steps", "2", "--repeats", "2"]
+  out = subprocess.run(
+    [sys.executable, "benchmarks/group_prox_floor.py", *args],
+    check=True,
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+  ).stdout
+  names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+  assert names[1:] == [
+    "optax.adam",
+    "optax_l1.adam(group_l1, group_axis=1)",
+    *group_prox_floor.VARIANTS,
+  ]
 
 
 # ----------------------------------------------------------------------------------------------
