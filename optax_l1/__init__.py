@@ -8,8 +8,8 @@ from optax_l1._compaction_conv import compact_conv_stack
 from optax_l1._export import to_bcoo
 from optax_l1._fista import FistaInfo, fista, fista_path
 from optax_l1._ftrl import FtrlState, ftrl
+from optax_l1._groups import GroupAxis
 from optax_l1._last_stage import group_l1_prox, keep_zeros, l1_prox
-from optax_l1._penalties import GroupAxis
 from optax_l1._proximal import ProximalState, proximal
 from optax_l1._report import LeafSparsity, SparsityReport, sparsity
 from optax_l1._target_sparsity import (

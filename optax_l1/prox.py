@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_l1 import _numerics, _validation
+from optax_l1._groups import GroupAxis, split_groups
 
 # A threshold: a number, an array broadcastable to each leaf, or a pytree of those
 # with the structure of the input.
@@ -134,32 +135,65 @@ def _is_broadcastable(threshold: Any) -> bool:
   return isinstance(threshold, (int, float, np.ndarray, np.generic, jax.Array))
 
 
-def _map_with_threshold(
-  fn, x: Any, *thresholds: Threshold, names=("threshold",), group_axis: int | None = None
-) -> Any:
-  """Maps ``fn(leaf, *leaf_thresholds)`` over float and complex leaves; other leaves pass
-  unchanged. With ``group_axis``, each threshold must broadcast to the per-group norms (the
-  leaf's shape with every other axis of size 1), not to the whole leaf."""
-
-  def leaf_fn(leaf, *ts):
-    leaf = jnp.asarray(leaf)
-    if not _numerics.is_inexact_leaf(leaf):
-      return leaf
-    shape = leaf.shape
-    if group_axis is not None:
-      axes = _numerics.group_reduction_axes(shape, group_axis)
-      shape = tuple(1 if i in axes else n for i, n in enumerate(shape))
-    for t, name in zip(ts, names, strict=True):
-      _validation.check_broadcasts(t, shape, name, groups=group_axis is not None)
-    return fn(leaf, *ts)
-
+def _threshold_trees(x: Any, thresholds: tuple[Threshold, ...], names) -> list[Any]:
+  """Each threshold as a pytree matching ``x``: a number or array repeated per leaf."""
   trees = []
   for t, name in zip(thresholds, names, strict=True):
     if _is_broadcastable(t):
       trees.append(jax.tree.map(lambda _, t=t: t, x))
     else:
       trees.append(_numerics.broadcast_like(t, x, name=name))
-  return jax.tree.map(leaf_fn, x, *trees)
+  return trees
+
+
+def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)) -> Any:
+  """Maps ``fn(leaf, *leaf_thresholds)`` over float and complex leaves; other leaves pass
+  unchanged. Each threshold must broadcast to its leaf."""
+
+  def leaf_fn(leaf, *ts):
+    leaf = jnp.asarray(leaf)
+    if not _numerics.is_inexact_leaf(leaf):
+      return leaf
+    for t, name in zip(ts, names, strict=True):
+      _validation.check_broadcasts(t, leaf.shape, name)
+    return fn(leaf, *ts)
+
+  return jax.tree.map(leaf_fn, x, *_threshold_trees(x, thresholds, names))
+
+
+def _group_layout(axis: Any) -> int | GroupAxis:
+  """``axis`` of :func:`block_soft_threshold` and :func:`group_l1`: a GroupAxis, or an int."""
+  return axis if isinstance(axis, GroupAxis) else _validation.check_axis(axis, "axis")
+
+
+def _map_over_groups(fn, x: Any, layout: int | GroupAxis, *thresholds: Threshold, names) -> Any:
+  """Maps ``fn(split_leaf, split_axis, *leaf_thresholds)`` over float and complex leaves, each
+  reshaped so that one axis indexes its groups (:func:`split_groups`); each threshold must
+  broadcast to the per-group norms of the split leaf (its shape with every other axis of size 1)."""
+
+  def leaf_fn(leaf, *ts):
+    leaf = jnp.asarray(leaf)
+    if not _numerics.is_inexact_leaf(leaf):
+      return leaf
+    if isinstance(layout, GroupAxis):
+      if not -leaf.ndim <= layout.axis < leaf.ndim:
+        raise ValueError(
+          f"group axis {layout.axis} is out of range for a leaf of shape {leaf.shape} "
+          f"(axis={layout!r}): pass an axis in [-{leaf.ndim}, {leaf.ndim})."
+        )
+      if leaf.shape[layout.axis] % layout.size:
+        raise ValueError(
+          f"axis={layout!r} needs the length along axis {layout.axis} to be a multiple of "
+          f"{layout.size}, got a leaf of shape {leaf.shape}: pass a size that divides it."
+        )
+    split, axis = split_groups(leaf, layout)
+    axes = _numerics.group_reduction_axes(split.shape, axis)
+    norms = tuple(1 if i in axes else n for i, n in enumerate(split.shape))
+    for t, name in zip(ts, names, strict=True):
+      _validation.check_broadcasts(t, norms, name, groups=True)
+    return fn(split, axis, *ts).reshape(leaf.shape)
+
+  return jax.tree.map(leaf_fn, x, *_threshold_trees(x, thresholds, names))
 
 
 def soft_threshold(x: Any, threshold: Threshold) -> Any:
@@ -265,7 +299,7 @@ def elastic_net(x: Any, l1: Threshold, l2: Threshold = 0.0, scaling: Threshold =
 prox_elastic_net = elastic_net  # the name of the first release, kept
 
 
-def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any:
+def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int | GroupAxis = -1) -> Any:
   r"""Block soft-thresholding: the proximal operator of a sum of group norms.
 
   Each index :math:`j` along ``axis`` is one group :math:`G_j` (for a Dense kernel of shape
@@ -284,14 +318,18 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any
   Args:
     x: an array or a pytree of arrays (integer and boolean leaves are returned unchanged).
     threshold: :math:`t \ge 0`: a number, an array broadcastable to the per-group norms (shape
-      of the leaf with every axis but ``axis`` of size 1), or a pytree matching ``x``.
-    axis: the axis that indexes the groups.
+      of the leaf with every axis but ``axis`` of size 1; with a :class:`~optax_l1.GroupAxis`,
+      ``axis`` split into ``(groups, 1)``), or a pytree matching ``x``.
+    axis: the axis that indexes the groups, or an :class:`optax_l1.GroupAxis` for groups of
+      ``size`` consecutive indices along its axis (one attention head's columns of Equinox's
+      output projection ``(out, heads·head_dim)``: ``GroupAxis(1, head_dim)``).
 
   Returns:
     The block soft-thresholded ``x``, with its structure, shapes and dtypes.
 
   Raises:
-    ValueError: if ``axis`` is out of range for a leaf, or a pytree threshold does not match.
+    ValueError: if ``axis`` is out of range for a leaf, a ``GroupAxis`` size does not divide
+      its length, or a pytree threshold does not match.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -300,6 +338,10 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any
     >>> optax_l1.block_soft_threshold(kernel, 1.0)
     Array([[2.4, 0. ],
            [3.2, 0. ]], dtype=float32)
+    >>> weight = jnp.array([[3.0, 0.0, 0.1, 0.0], [4.0, 0.0, 0.0, 0.1]])  # 2 heads of 2 columns
+    >>> optax_l1.block_soft_threshold(weight, 1.0, axis=optax_l1.GroupAxis(1, size=2))
+    Array([[2.4, 0. , 0. , 0. ],
+           [3.2, 0. , 0. , 0. ]], dtype=float32)
 
   References:
     Yuan & Lin, `Model selection and estimation in regression with grouped variables
@@ -308,12 +350,10 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int = -1) -> Any
   .. seealso:: :func:`soft_threshold`, :func:`group_l1_prox`
   """
 
-  axis = _validation.check_axis(axis, "axis")
-
-  def leaf(x, t):
+  def leaf(x, axis, t):
     return _block_soft_threshold_leaf(x, t, axis)
 
-  return _map_with_threshold(leaf, x, threshold, group_axis=axis)
+  return _map_over_groups(leaf, x, _group_layout(axis), threshold, names=("threshold",))
 
 
 def hard_threshold(x: Any, threshold: Threshold) -> Any:
@@ -383,7 +423,9 @@ def l1(x: Any, l1: Threshold, scaling: Threshold = 1.0) -> Any:
   return elastic_net(x, l1, 0.0, scaling)
 
 
-def group_l1(x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int = -1) -> Any:
+def group_l1(
+  x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int | GroupAxis = -1
+) -> Any:
   r"""Proximal operator of the group-L1 penalty (the group lasso), groups along ``axis``.
 
   Each index :math:`j` along ``axis`` is one group :math:`G` (with ``axis=-1``, the weights into
@@ -403,13 +445,16 @@ def group_l1(x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int
     group_l1: the group strength :math:`\lambda \ge 0` (a number, an array broadcastable to
       the per-group norms, or a pytree matching ``x``).
     scaling: the step size :math:`s \ge 0`: a number or a scalar array.
-    axis: the axis whose indices are the groups.
+    axis: the axis whose indices are the groups, or an :class:`optax_l1.GroupAxis` (groups of
+      ``size`` consecutive indices along its axis, each spanning the other axes), as in
+      :func:`block_soft_threshold`.
 
   Returns:
     The prox of ``x``, with the structure, shapes and dtypes of ``x``.
 
   Raises:
-    ValueError: if ``axis`` is out of range for a leaf, or a pytree argument does not match.
+    ValueError: if ``axis`` is out of range for a leaf, a ``GroupAxis`` size does not divide
+      its length, or a pytree argument does not match.
 
   Examples:
     >>> import jax.numpy as jnp
@@ -425,16 +470,15 @@ def group_l1(x: Any, group_l1: Threshold, scaling: Threshold = 1.0, *, axis: int
 
   .. seealso:: :func:`block_soft_threshold`
   """
-  axis = _validation.check_axis(axis, "axis")
 
-  def leaf(x, strength, scaling):
+  def leaf(x, axis, strength, scaling):
     axes = _numerics.group_reduction_axes(x.shape, axis)
     size = math.prod(x.shape[i] for i in axes)
     threshold = jnp.asarray(scaling) * jnp.asarray(strength) * math.sqrt(size)
     return _block_soft_threshold_leaf(x, threshold, axis)
 
-  return _map_with_threshold(
-    leaf, x, group_l1, scaling, names=("group_l1", "scaling"), group_axis=axis
+  return _map_over_groups(
+    leaf, x, _group_layout(axis), group_l1, scaling, names=("group_l1", "scaling")
   )
 
 

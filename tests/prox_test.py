@@ -644,3 +644,51 @@ def test_block_soft_threshold_rejects_a_threshold_shaped_like_the_leaf():
   )
   with pytest.raises(ValueError, match="group_l1 of shape"):
     optax_l1.prox.group_l1(x, jnp.ones((3, 4)))
+
+
+# GroupAxis in the prox operators: blocks of consecutive indices (Equinox's attention heads).
+
+
+@pytest.mark.parametrize("shape,layout", [((6, 8), (1, 2)), ((8, 5), (0, 4)), ((3, 4, 6), (-1, 3))])
+def test_group_l1_with_a_group_axis_is_the_blockwise_reference(shape, layout):
+  rng = np.random.default_rng(1)
+  axis, size = layout
+  x = rng.normal(size=shape).astype(np.float32)
+  scale = np.repeat(np.linspace(0.1, 2.0, shape[axis] // size), size)  # some go, some stay
+  x = x * np.expand_dims(scale, [i for i in range(len(shape)) if i != axis % len(shape)])
+  group_axis = optax_l1.GroupAxis(axis, size)
+  strength = 0.3
+  out = np.asarray(jax.jit(lambda x: optax_l1.prox.group_l1(x, strength, 1.0, axis=group_axis))(x))
+  expected = references.group_l1_in_metric(x, strength, 1.0, axis=axis, size=size)
+  np.testing.assert_allclose(out, expected, atol=1e-6)
+  np.testing.assert_array_equal(out == 0, expected == 0)
+  assert 0 < np.mean(expected == 0) < 1
+  # block_soft_threshold with the same blocks and threshold λ√|G| gives the same.
+  group_size = x.size // (shape[axis] // size)
+  blocks = optax_l1.block_soft_threshold(x, strength * np.sqrt(group_size), axis=group_axis)
+  np.testing.assert_allclose(blocks, out, atol=1e-6)
+
+
+def test_a_group_axis_of_size_one_is_the_int_axis():
+  x = jnp.asarray(np.random.default_rng(2).normal(size=(5, 4)), jnp.float32)
+  for axis in (0, 1, -1):
+    np.testing.assert_array_equal(
+      optax_l1.prox.group_l1(x, 0.5, axis=optax_l1.GroupAxis(axis)),
+      optax_l1.prox.group_l1(x, 0.5, axis=axis),
+    )
+
+
+def test_a_per_group_threshold_broadcasts_to_the_split_norms():
+  weight = jnp.ones((2, 6))  # 3 groups of 2 columns, norm 2 each
+  group_axis = optax_l1.GroupAxis(1, 2)
+  out = optax_l1.block_soft_threshold(weight, jnp.array([[[1.0], [3.0], [0.0]]]), axis=group_axis)
+  np.testing.assert_allclose(out, np.repeat([[0.5, 0.0, 1.0]], 2, axis=1).repeat(2, axis=0))
+  with pytest.raises(ValueError, match=r"group norms of shape \(1, 3, 1\)"):
+    optax_l1.block_soft_threshold(weight, jnp.ones(6), axis=group_axis)
+
+
+def test_a_group_axis_that_does_not_fit_is_an_error_naming_it():
+  with pytest.raises(ValueError, match=r"axis=GroupAxis\(axis=1, size=4\) needs the length"):
+    optax_l1.prox.group_l1(jnp.ones((3, 6)), 0.1, axis=optax_l1.GroupAxis(1, 4))
+  with pytest.raises(ValueError, match="group axis 2 is out of range for a leaf of shape"):
+    optax_l1.block_soft_threshold(jnp.ones((3, 4)), 1.0, axis=optax_l1.GroupAxis(2, 2))
