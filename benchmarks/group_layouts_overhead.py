@@ -92,6 +92,33 @@ def compile_step(tx: optax.GradientTransformation, params: Any, grads: Any):
   return jax.jit(step, donate_argnums=(0, 1)).lower(params, state, grads).compile(), params, state
 
 
+def interleaved_medians(
+  txs: dict[str, optax.GradientTransformation],
+  params: Any,
+  grads: Any,
+  *,
+  warmup: int,
+  steps: int,
+  repeats: int,
+) -> dict[str, list[float]]:
+  """Per optimizer, per repeat, the median seconds of ``steps`` steps after ``warmup``; the
+  optimizers take turns step by step, so that drift in the machine's load hits them alike."""
+  compiled = {name: compile_step(tx, params, grads) for name, tx in txs.items()}
+  medians: dict[str, list[float]] = {name: [] for name in txs}
+  for _ in range(repeats):
+    times: dict[str, list[float]] = {name: [] for name in txs}
+    for i in range(warmup + steps):
+      for name, (step, p, s) in compiled.items():
+        start = time.perf_counter()
+        p, s = jax.block_until_ready(step(p, s, grads))
+        if i >= warmup:
+          times[name].append(time.perf_counter() - start)
+        compiled[name] = (step, p, s)
+    for name in txs:
+      medians[name].append(statistics.median(times[name]))
+  return medians
+
+
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--channels", type=int, default=768)
@@ -114,19 +141,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     "optax_l1.adam(group_l1, last axis everywhere)": optax_l1.adam(1e-3, group_l1=1e-4, mask=mask),
     "optax_l1.adam(l1)": optax_l1.adam(1e-3, l1=1e-4, mask=mask),
   }
-  compiled = {name: compile_step(tx, params, grads) for name, tx in txs.items()}
-  medians: dict[str, list[float]] = {name: [] for name in txs}
-  for _ in range(args.repeats):
-    times: dict[str, list[float]] = {name: [] for name in txs}
-    for i in range(10 + args.steps):
-      for name, (step, p, s) in compiled.items():  # interleaved, so drift hits both alike
-        start = time.perf_counter()
-        p, s = jax.block_until_ready(step(p, s, grads))
-        if i >= 10:
-          times[name].append(time.perf_counter() - start)
-        compiled[name] = (step, p, s)
-    for name in txs:
-      medians[name].append(statistics.median(times[name]))
+  medians = interleaved_medians(
+    txs, params, grads, warmup=10, steps=args.steps, repeats=args.repeats
+  )
   twin = np.asarray(medians["optax.adam"])
   print("## Step overhead of group L1 on conv channels and attention heads (#14)")
   print()

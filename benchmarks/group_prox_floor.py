@@ -37,11 +37,8 @@ import functools
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +48,7 @@ import optax
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _machine import cpu_model
-from group_layouts_overhead import compile_step
+from group_layouts_overhead import interleaved_medians
 
 import optax_l1
 
@@ -189,19 +186,9 @@ def main(argv: Sequence[str] | None = None) -> None:
   n = sum(x.size for x in jax.tree.leaves(params))
   grads = jax.tree.map(lambda x: 1e-3 * jax.random.normal(jax.random.key(1), x.shape), params)
   txs = optimizers(1e-3, 1e-4)
-  compiled: dict[str, Any] = {name: compile_step(tx, params, grads) for name, tx in txs.items()}
-  medians: dict[str, list[float]] = {name: [] for name in txs}
-  for _ in range(args.repeats):
-    times: dict[str, list[float]] = {name: [] for name in txs}
-    for i in range(5 + args.steps):
-      for name, (step, p, s) in compiled.items():
-        start = time.perf_counter()
-        p, s = jax.block_until_ready(step(p, s, grads))
-        if i >= 5:
-          times[name].append(time.perf_counter() - start)
-        compiled[name] = (step, p, s)
-    for name in txs:
-      medians[name].append(statistics.median(times[name]))
+  medians = interleaved_medians(
+    txs, params, grads, warmup=5, steps=args.steps, repeats=args.repeats
+  )
   twin = np.asarray(medians["optax.adam"])
   print("### How cheap can the group prox be? (#14)")
   print()

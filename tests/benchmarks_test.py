@@ -152,6 +152,24 @@ def test_group_prox_floor_script_prints_every_variant():
   ]
 
 
+def test_group_layouts_overhead_script_prints_every_optimizer():
+  args = ["--channels", "64", "--d", "64", "--heads", "4", "--steps", "2", "--repeats", "2"]
+  out = subprocess.run(
+    [sys.executable, "benchmarks/group_layouts_overhead.py", *args],
+    check=True,
+    capture_output=True,
+    text=True,
+    cwd=ROOT,
+  ).stdout
+  names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+  assert names[1:] == [
+    "optax.adam",
+    "optax_l1.adam(group_l1, per-leaf groups)",
+    "optax_l1.adam(group_l1, last axis everywhere)",
+    "optax_l1.adam(l1)",
+  ]
+
+
 # ----------------------------------------------------------------------------------------------
 # compaction.py
 # ----------------------------------------------------------------------------------------------
