@@ -54,6 +54,7 @@ import optax_l1
 
 B1, B2, EPS = 0.9, 0.999, 1e-8
 GROUP_AXIS = 1  # an NNX conv kernel (width, in, out), grouped by input channel
+_AXES = (0, 2)  # the axes each group spans
 CHUNK = 64
 
 
@@ -79,9 +80,6 @@ class _Step:
     threshold = self.lr * self.group_l1 * math.sqrt(size) / mean_metric
     norm = jnp.sqrt(squares)
     return jnp.where(norm <= threshold, 0.0, v * (1 - threshold / norm))
-
-
-_AXES = (0, 2)
 
 
 def adam_alone(step: _Step, g, mu, nu, p):
