@@ -13,7 +13,7 @@ import numpy as np
 
 from optax_l1 import _validation
 
-__all__ = ["GroupAxis", "Layout", "split_groups"]
+__all__ = ["GroupAxis", "Layout", "as_layout", "check_layout", "split_groups"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,3 +74,34 @@ def split_groups(x: jax.Array, layout: Layout) -> tuple[jax.Array, int]:
     return x, axis
   shape = (*x.shape[:axis], x.shape[axis] // layout.size, layout.size, *x.shape[axis + 1 :])
   return x.reshape(shape), axis
+
+
+def as_layout(value: object, name: str) -> Layout:
+  """An axis argument as a :data:`Layout`: a GroupAxis as it is, anything else checked to be
+  an int (TypeError naming ``name`` otherwise)."""
+  return value if isinstance(value, GroupAxis) else _validation.check_axis(value, name)
+
+
+def check_layout(
+  layout: Layout, shape: tuple[int, ...], *, argument: str, where: str | None = None, fix: str = ""
+) -> None:
+  """Raises a ValueError naming ``argument`` (and ``where``, a leaf's path) unless ``layout``
+  fits a leaf of ``shape``; ``fix`` ends the out-of-range message with what else to pass."""
+  axis = layout if isinstance(layout, int) else layout.axis
+  ndim = len(shape)
+  if not -ndim <= axis < ndim:
+    context = f"{where}, {argument} {layout!r}" if where else f"{argument}={layout!r}"
+    raise ValueError(
+      f"group axis {axis} is out of range for a leaf of shape {shape} ({context}): pass an "
+      f"axis in [-{ndim}, {ndim}){fix}."
+    )
+  if isinstance(layout, GroupAxis) and shape[axis] % layout.size:
+    subject = (
+      f"{argument} for {where} (shape {shape}) is {layout!r}"
+      if where
+      else f"{argument}={layout!r} for a leaf of shape {shape}"
+    )
+    raise ValueError(
+      f"{subject}: its length {shape[axis]} along axis {axis} is not a multiple of the group "
+      f"size {layout.size}."
+    )

@@ -17,29 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_l1 import _numerics, _validation, prox
-from optax_l1._groups import GroupAxis, Layout, split_groups
+from optax_l1._groups import GroupAxis, Layout, as_layout, check_layout, split_groups
 
 # A ``group_axis`` argument: an int, a GroupAxis, a pytree of them (None: the last axis) with the
 # params' structure or a prefix of it, or a function of the params returning one.
 GroupAxes = Any
-
-
-def check_layout(layout: Layout, shape: tuple[int, ...], where: str) -> None:
-  """Raises a ValueError naming ``where`` (a leaf) unless ``layout`` fits a leaf of ``shape``."""
-  axis = layout if isinstance(layout, int) else layout.axis
-  ndim = len(shape)
-  if not -ndim <= axis < ndim:
-    raise ValueError(
-      f"group axis {axis} is out of range for a leaf of shape {shape} ({where}, group_axis "
-      f"{layout!r}): pass an axis in [-{ndim}, {ndim}) for this leaf (a pytree of axes, or a "
-      "function of the params returning one, gives each leaf its own), or leave this leaf out "
-      "with `mask`."
-    )
-  if isinstance(layout, GroupAxis) and shape[axis] % layout.size:
-    raise ValueError(
-      f"group_axis for {where} (shape {shape}) is {layout!r}: its length {shape[axis]} along "
-      f"axis {axis} is not a multiple of the group size {layout.size}."
-    )
 
 
 def check_group_axis(group_axis: Any, name: str = "group_axis") -> Any:
@@ -98,7 +80,14 @@ def leaf_layouts(group_axis: Any, params: Any, penalised: Any, name: str = "grou
     flat, jax.tree.leaves(layouts), jax.tree.leaves(penalised), strict=True
   ):
     if on and _numerics.is_inexact_leaf(leaf):
-      check_layout(layout, jnp.shape(leaf), "params" + jax.tree_util.keystr(path))
+      check_layout(
+        layout,
+        jnp.shape(leaf),
+        argument=name,
+        where="params" + jax.tree_util.keystr(path),
+        fix=" for this leaf (a pytree of axes, or a function of the params returning one, gives "
+        "each leaf its own), or leave this leaf out with `mask`",
+      )
   return layouts
 
 
@@ -143,12 +132,7 @@ class Strengths(NamedTuple):
     for name, value in given.items():
       if value is not None:
         _validation.check_hyperparameter(value, name)
-    if group_axis is None:
-      axis: Layout = -1
-    elif isinstance(group_axis, GroupAxis):
-      axis = group_axis
-    else:
-      axis = _validation.check_axis(group_axis, "group_axis")
+    axis = -1 if group_axis is None else as_layout(group_axis, "group_axis")
     _validation.check_greater_than(mcp_gamma, "mcp_gamma", 0)
     _validation.check_greater_than(scad_a, "scad_a", 2)
     # Only concrete values can be checked; traced ones (injected) are applied one after the other.

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from optax_l1 import _numerics, _validation
-from optax_l1._groups import GroupAxis, split_groups
+from optax_l1._groups import GroupAxis, as_layout, check_layout, split_groups
 
 # A threshold: a number, an array broadcastable to each leaf, or a pytree of those
 # with the structure of the input.
@@ -161,11 +161,6 @@ def _map_with_threshold(fn, x: Any, *thresholds: Threshold, names=("threshold",)
   return jax.tree.map(leaf_fn, x, *_threshold_trees(x, thresholds, names))
 
 
-def _group_layout(axis: Any) -> int | GroupAxis:
-  """``axis`` of :func:`block_soft_threshold` and :func:`group_l1`: a GroupAxis, or an int."""
-  return axis if isinstance(axis, GroupAxis) else _validation.check_axis(axis, "axis")
-
-
 def _map_over_groups(fn, x: Any, layout: int | GroupAxis, *thresholds: Threshold, names) -> Any:
   """Maps ``fn(split_leaf, split_axis, *leaf_thresholds)`` over float and complex leaves, each
   reshaped so that one axis indexes its groups (:func:`split_groups`); each threshold must
@@ -175,17 +170,7 @@ def _map_over_groups(fn, x: Any, layout: int | GroupAxis, *thresholds: Threshold
     leaf = jnp.asarray(leaf)
     if not _numerics.is_inexact_leaf(leaf):
       return leaf
-    if isinstance(layout, GroupAxis):
-      if not -leaf.ndim <= layout.axis < leaf.ndim:
-        raise ValueError(
-          f"group axis {layout.axis} is out of range for a leaf of shape {leaf.shape} "
-          f"(axis={layout!r}): pass an axis in [-{leaf.ndim}, {leaf.ndim})."
-        )
-      if leaf.shape[layout.axis] % layout.size:
-        raise ValueError(
-          f"axis={layout!r} needs the length along axis {layout.axis} to be a multiple of "
-          f"{layout.size}, got a leaf of shape {leaf.shape}: pass a size that divides it."
-        )
+    check_layout(layout, leaf.shape, argument="axis")
     split, axis = split_groups(leaf, layout)
     axes = _numerics.group_reduction_axes(split.shape, axis)
     norms = tuple(1 if i in axes else n for i, n in enumerate(split.shape))
@@ -353,7 +338,7 @@ def block_soft_threshold(x: Any, threshold: Threshold, *, axis: int | GroupAxis 
   def leaf(x, axis, t):
     return _block_soft_threshold_leaf(x, t, axis)
 
-  return _map_over_groups(leaf, x, _group_layout(axis), threshold, names=("threshold",))
+  return _map_over_groups(leaf, x, as_layout(axis, "axis"), threshold, names=("threshold",))
 
 
 def hard_threshold(x: Any, threshold: Threshold) -> Any:
@@ -478,7 +463,7 @@ def group_l1(
     return _block_soft_threshold_leaf(x, threshold, axis)
 
   return _map_over_groups(
-    leaf, x, _group_layout(axis), group_l1, scaling, names=("group_l1", "scaling")
+    leaf, x, as_layout(axis, "axis"), group_l1, scaling, names=("group_l1", "scaling")
   )
 
 

@@ -688,7 +688,10 @@ def test_a_per_group_threshold_broadcasts_to_the_split_norms():
 
 
 def test_a_group_axis_that_does_not_fit_is_an_error_naming_it():
-  with pytest.raises(ValueError, match=r"axis=GroupAxis\(axis=1, size=4\) needs the length"):
+  with pytest.raises(
+    ValueError,
+    match=r"^axis=GroupAxis\(axis=1, size=4\) for a leaf of shape \(3, 6\): its length 6 along axis 1 is not a multiple of the group size 4",
+  ):
     optax_l1.prox.group_l1(jnp.ones((3, 6)), 0.1, axis=optax_l1.GroupAxis(1, 4))
   with pytest.raises(ValueError, match="group axis 2 is out of range for a leaf of shape"):
     optax_l1.block_soft_threshold(jnp.ones((3, 4)), 1.0, axis=optax_l1.GroupAxis(2, 2))
