@@ -119,6 +119,31 @@ def interleaved_medians(
   return medians
 
 
+def print_report(title: str, params: str, medians: dict[str, list[float]]) -> None:
+  """Prints ``title``, the machine, date, command and ``params`` lines, and a table of each
+  optimizer's ms per step and its ratio to the first one's (the twin), repeat by repeat."""
+  print(title)
+  print()
+  print(
+    f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs (shared), {platform.system()} "
+    f"{platform.release()}; backend {jax.default_backend()}, jax {jax.__version__}; load "
+    f"average {os.getloadavg()[0]:.2f}"
+  )
+  print(f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+  print(f"- command: `benchmarks/{os.path.basename(sys.argv[0])} {' '.join(sys.argv[1:])}`")
+  print(f"- params: {params}")
+  print()
+  first = next(iter(medians))
+  print(f"| optimizer | ms per step | / {first} |")
+  print("|---|---:|---:|")
+  twin = np.asarray(medians[first])
+  for i, (name, times) in enumerate(medians.items()):
+    ours = np.asarray(times)
+    ratio = ours / twin
+    ratio_cell = "" if i == 0 else f"{ratio.mean():.3f} ± {ratio.std(ddof=1):.3f}"
+    print(f"| {name} | {1e3 * ours.mean():.2f} ± {1e3 * ours.std(ddof=1):.2f} | {ratio_cell} |")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--channels", type=int, default=768)
@@ -144,31 +169,12 @@ def main(argv: Sequence[str] | None = None) -> None:
   medians = interleaved_medians(
     txs, params, grads, warmup=10, steps=args.steps, repeats=args.repeats
   )
-  twin = np.asarray(medians["optax.adam"])
-  print("## Step overhead of group L1 on conv channels and attention heads (#14)")
-  print()
-  print(
-    f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs (shared), {platform.system()} "
-    f"{platform.release()}; backend {jax.default_backend()}; load average "
-    f"{os.getloadavg()[0]:.2f}"
+  print_report(
+    "## Step overhead of group L1 on conv channels and attention heads (#14)",
+    f"{n / 1e6:.1f}M floats; per repeat the median of {args.steps} interleaved steps after 10; "
+    f"{args.repeats} repeats (mean ± sample std)",
+    medians,
   )
-  print(f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
-  print(f"- command: `benchmarks/group_layouts_overhead.py {' '.join(sys.argv[1:])}`")
-  print(
-    f"- params: {n / 1e6:.1f}M floats; per repeat the median of {args.steps} interleaved steps "
-    f"after 10; {args.repeats} repeats (mean ± sample std)"
-  )
-  print()
-  print("| optimizer | ms per step | ours / twin |")
-  print("|---|---:|---:|")
-  print(f"| optax.adam | {1e3 * twin.mean():.2f} ± {1e3 * twin.std(ddof=1):.2f} | |")
-  for name in list(txs)[1:]:
-    ours = np.asarray(medians[name])
-    ratio = ours / twin
-    print(
-      f"| {name} | {1e3 * ours.mean():.2f} ± {1e3 * ours.std(ddof=1):.2f} "
-      f"| {ratio.mean():.3f} ± {ratio.std(ddof=1):.3f} |"
-    )
 
 
 if __name__ == "__main__":

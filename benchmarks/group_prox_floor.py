@@ -32,11 +32,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import math
 import os
-import platform
 import sys
 from collections.abc import Callable, Sequence
 
@@ -47,8 +45,7 @@ import optax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _machine import cpu_model
-from group_layouts_overhead import interleaved_medians
+from group_layouts_overhead import interleaved_medians, print_report
 
 import optax_l1
 
@@ -187,31 +184,13 @@ def main(argv: Sequence[str] | None = None) -> None:
   medians = interleaved_medians(
     txs, params, grads, warmup=5, steps=args.steps, repeats=args.repeats
   )
-  twin = np.asarray(medians["optax.adam"])
-  print("### How cheap can the group prox be? (#14)")
-  print()
-  print(
-    f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs (shared), {platform.system()} "
-    f"{platform.release()}; backend {jax.default_backend()}, jax {jax.__version__}; load "
-    f"average {os.getloadavg()[0]:.2f}"
+  print_report(
+    "### How cheap can the group prox be? (#14)",
+    f"{args.leaves} kernels (3, {args.channels}, {args.channels}), {n / 1e6:.1f}M floats; per "
+    f"repeat the median of {args.steps} interleaved steps after 5; {args.repeats} repeats "
+    "(mean ± sample std)",
+    medians,
   )
-  print(f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
-  print(f"- command: `benchmarks/group_prox_floor.py {' '.join(sys.argv[1:])}`")
-  print(
-    f"- params: {args.leaves} kernels (3, {args.channels}, {args.channels}), {n / 1e6:.1f}M "
-    f"floats; per repeat the median of {args.steps} interleaved steps after 5; {args.repeats} "
-    "repeats (mean ± sample std)"
-  )
-  print()
-  print("| step | ms per step | / optax.adam |")
-  print("|---|---:|---:|")
-  for name in txs:
-    ours = np.asarray(medians[name])
-    ratio = ours / twin
-    print(
-      f"| {name} | {1e3 * ours.mean():.2f} ± {1e3 * ours.std(ddof=1):.2f} "
-      f"| {ratio.mean():.3f} ± {ratio.std(ddof=1):.3f} |"
-    )
 
 
 if __name__ == "__main__":

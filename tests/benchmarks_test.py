@@ -118,10 +118,10 @@ def test_hand_written_group_proxes_compute_what_optax_l1_adam_computes():
     del txs[name]
 
   def train(tx):
-    p, state = params, tx.init(params)
+    p, state, update = params, tx.init(params), jax.jit(tx.update)
     for key in jax.random.split(jax.random.key(0), 5):
       grads = jax.tree.map(lambda x, key=key: 1e-2 * jax.random.normal(key, x.shape), p)
-      updates, state = jax.jit(tx.update)(grads, state, p)
+      updates, state = update(grads, state, p)
       p = optax.apply_updates(p, updates)
     return p
 
@@ -135,16 +135,21 @@ def test_hand_written_group_proxes_compute_what_optax_l1_adam_computes():
       np.testing.assert_array_equal(np.all(np.asarray(g) == 0, axis=(0, 2)), r, err_msg=name)
 
 
-def test_group_prox_floor_script_prints_every_variant():
-  args = ["--channels", "128", "--leaves", "2", "--steps", "2", "--repeats", "2"]
+def _first_column(script: str, *args: str) -> list[str]:
+  """The first cell of each table row ``benchmarks/<script>`` prints, its header's included."""
   out = subprocess.run(
-    [sys.executable, "benchmarks/group_prox_floor.py", *args],
+    [sys.executable, f"benchmarks/{script}", *args],
     check=True,
     capture_output=True,
     text=True,
     cwd=ROOT,
   ).stdout
-  names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+  return [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+
+
+def test_group_prox_floor_script_prints_every_variant():
+  args = ["--channels", "128", "--leaves", "2", "--steps", "2", "--repeats", "2"]
+  names = _first_column("group_prox_floor.py", *args)
   assert names[1:] == [
     "optax.adam",
     "optax_l1.adam(group_l1, group_axis=1)",
@@ -154,14 +159,7 @@ def test_group_prox_floor_script_prints_every_variant():
 
 def test_group_layouts_overhead_script_prints_every_optimizer():
   args = ["--channels", "64", "--d", "64", "--heads", "4", "--steps", "2", "--repeats", "2"]
-  out = subprocess.run(
-    [sys.executable, "benchmarks/group_layouts_overhead.py", *args],
-    check=True,
-    capture_output=True,
-    text=True,
-    cwd=ROOT,
-  ).stdout
-  names = [line.split("|")[1].strip() for line in out.splitlines() if line.startswith("| ")]
+  names = _first_column("group_layouts_overhead.py", *args)
   assert names[1:] == [
     "optax.adam",
     "optax_l1.adam(group_l1, per-leaf groups)",
